@@ -1,0 +1,25 @@
+# The template's own tasks. The README's two commands are `make demo` and `make test`.
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+
+.PHONY: setup demo test lambda-images
+
+# A virtual environment with the template's dev tools (cookiecutter, SAM CLI, pytest).
+setup: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet .
+	touch $@
+
+# Generate the default project, build it without Docker and print the prediction for the tutorial request.
+demo: setup
+	$(PYTHON) tests/demo.py
+
+# Everything, as CI runs it.
+test: setup lambda-images
+	$(PYTHON) -m pytest
+
+# Lambda-like runtime and build images for `sam build --use-container` and `sam local` (no registry here).
+lambda-images: setup
+	$(MAKE) -C tests/lambda_images

@@ -1,0 +1,69 @@
+"""Shared helpers of the template's tests: generate a project, find the runtime's Python, run sam."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the dev venv: cookiecutter, sam, ruff
+
+
+def python_bin_dir(version: str) -> Path | None:
+    """The bin folder of pyenv's newest Python X.Y (e.g. "3.13"), or of a pythonX.Y on PATH; None if neither."""
+    if shutil.which("pyenv"):
+        bare = subprocess.run(["pyenv", "versions", "--bare"], capture_output=True, text=True).stdout.split()
+        matches = sorted((v for v in bare if v.startswith(f"{version}.") and v.replace(".", "").isdigit()),
+                         key=lambda v: [int(part) for part in v.split(".")])
+        if matches:
+            prefix = subprocess.run(["pyenv", "prefix", matches[-1]], capture_output=True, text=True).stdout
+            return Path(prefix.strip()) / "bin"
+    found = shutil.which(f"python{version}")
+    return Path(found).parent if found else None
+
+
+def runtime_python(version: str) -> Path:
+    """pythonX.Y for the Lambda runtime; skips the test, saying why, when this machine has none."""
+    bin_dir = python_bin_dir(version)
+    if bin_dir is None:
+        pytest.skip(f"no Python {version} here (pyenv or PATH): needed to run the function as Lambda would")
+    return bin_dir / f"python{version}"
+
+
+def sam_env(python_version: str = "3.13", **extra: str) -> dict[str, str]:
+    """Environment for sam: the dev venv and the runtime's Python on PATH (sam build checks for pythonX.Y)."""
+    paths = [str(BIN)]
+    runtime_bin = python_bin_dir(python_version)
+    if runtime_bin:
+        paths.append(str(runtime_bin))
+    return {**os.environ, "PATH": os.pathsep.join([*paths, os.environ["PATH"]]), "SAM_CLI_TELEMETRY": "0",
+            **extra}
+
+
+def run(command: list, cwd: Path, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run a command; on failure show its whole output in the assertion."""
+    result = subprocess.run([str(c) for c in command], cwd=cwd, env=env, capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, f"{command} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def generate(output_dir: Path, **options: str) -> Path:
+    """Render the template with these answers (the defaults for the rest); returns the project folder."""
+    return Path(cookiecutter(str(REPO), no_input=True, output_dir=str(output_dir), extra_context=options))
+
+
+def sam_build(project: Path, python_version: str = "3.13", *args: str) -> subprocess.CompletedProcess:
+    return run([BIN / "sam", "build", *args], cwd=project, env=sam_env(python_version), timeout=1800)
+
+
+@pytest.fixture(scope="session")
+def built_default_project(tmp_path_factory) -> Path:
+    """The default project, generated and built once (without Docker) for every test that needs it."""
+    project = generate(tmp_path_factory.mktemp("default"))
+    sam_build(project)
+    return project
