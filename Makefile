@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 
 # Generate the default project, build it without Docker and print the prediction for the tutorial request.
 demo: setup
-	$(PYTHON) tests/demo.py
+	$(PYTHON) -m tools.demo
 
 # Everything, as CI runs it.
 test: setup lambda-images

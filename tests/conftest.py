@@ -1,7 +1,6 @@
 """Shared helpers of the template's tests: generate a project, find the runtime's Python, run sam."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,21 +8,10 @@ from pathlib import Path
 import pytest
 from cookiecutter.main import cookiecutter
 
+from tools.runtime_python import python_bin_dir
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the dev venv: cookiecutter, sam, ruff
-
-
-def python_bin_dir(version: str) -> Path | None:
-    """The bin folder of pyenv's newest Python X.Y (e.g. "3.13"), or of a pythonX.Y on PATH; None if neither."""
-    if shutil.which("pyenv"):
-        bare = subprocess.run(["pyenv", "versions", "--bare"], capture_output=True, text=True).stdout.split()
-        matches = sorted((v for v in bare if v.startswith(f"{version}.") and v.replace(".", "").isdigit()),
-                         key=lambda v: [int(part) for part in v.split(".")])
-        if matches:
-            prefix = subprocess.run(["pyenv", "prefix", matches[-1]], capture_output=True, text=True).stdout
-            return Path(prefix.strip()) / "bin"
-    found = shutil.which(f"python{version}")
-    return Path(found).parent if found else None
 
 
 def runtime_python(version: str) -> Path:
@@ -67,3 +55,8 @@ def built_default_project(tmp_path_factory) -> Path:
     project = generate(tmp_path_factory.mktemp("default"))
     sam_build(project)
     return project
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fast", action="store_true",
+                     help="render one combination per choice instead of every combination (CI renders all)")

@@ -145,7 +145,6 @@ def build_package_layer(layer: str, artifacts: Path, python_version: str, archit
     install_packages(layer, site, python_version, architecture)
     check_dependencies(site, pins, python_version, architecture)
     slim(site)
-    compile_pyc(site, python_version)
     return site
 
 
@@ -188,10 +187,11 @@ def build_model_layer(artifacts: Path, python_version: str) -> Path:
     if package.exists():
         shutil.rmtree(package)
     package.mkdir(parents=True)
-    (package / "__init__.py").write_text('"""The trained model and model_meta.json, read with importlib.resources."""\n')
-    for name in ("model_meta.json", *[p.name for p in artifacts_dir.glob("model.*")]):
+    (package / "__init__.py").write_text('"""The model and model_meta.json, read with importlib.resources."""\n')
+    meta = json.loads((artifacts_dir / "model_meta.json").read_text())
+    for name in ("model_meta.json", meta["model_file"]):
         shutil.copy2(artifacts_dir / name, package / name)
-    return package
+    return package.parent
 
 
 def main(argv=None) -> int:
@@ -203,9 +203,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.layer == "model":
-            build_model_layer(args.artifacts, args.python_version)
+            site = build_model_layer(args.artifacts, args.python_version)
         else:
-            build_package_layer(args.layer, args.artifacts, args.python_version, args.architecture)
+            site = build_package_layer(args.layer, args.artifacts, args.python_version, args.architecture)
+        compile_pyc(site, args.python_version)
     except BuildError as error:
         print(f"error: building the {args.layer} layer: {error}", file=sys.stderr)
         return 1

@@ -29,7 +29,7 @@ def _encoder_categories(pipeline) -> tuple[dict[str, list], bool]:
     encoders = [est for _, est in _walk(pipeline) if isinstance(est, OneHotEncoder)]
     for encoder in encoders:
         handles_unknown &= encoder.handle_unknown != "error"
-        for column, values in zip(encoder.feature_names_in_, encoder.categories_):
+        for column, values in zip(encoder.feature_names_in_, encoder.categories_, strict=True):
             categories[str(column)] = [_plain(v) for v in values]
     return categories, bool(encoders) and handles_unknown
 

@@ -1,0 +1,150 @@
+"""`sam build` without Docker: three layers and the function, deduplicated, slimmed, compiled, and working."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import generate, run, runtime_python, sam_build
+
+pytestmark = pytest.mark.build
+
+LAYERS = ("PandasLayer", "SklearnLayer", "ModelLayer")
+TUTORIAL_REQUEST = {"Property Type": "S", "Old/New": "Y", "Duration": "L"}
+EM_AARCH64 = 183  # ELF e_machine of arm64 shared objects
+# Reads the model straight from the built ModelLayer and predicts with it, bypassing the handler.
+DIRECT_PREDICT = """
+import json, sys
+from importlib.resources import files
+sys.path[:0] = json.loads(sys.argv[1])
+import joblib, pandas as pd
+meta = json.loads((files("trained_model") / "model_meta.json").read_text())
+model = joblib.load(files("trained_model") / meta["model_file"])
+print(json.dumps(float(model.predict(pd.DataFrame([json.loads(sys.argv[2])]))[0])))
+"""
+
+
+def layer_dirs(project: Path) -> dict[str, Path]:
+    return {layer: project / ".aws-sam" / "build" / layer / "python" for layer in LAYERS}
+
+
+def top_level(python_dir: Path) -> set[str]:
+    return {p.name for p in python_dir.iterdir() if p.name != "__pycache__"}
+
+
+def test_three_layers_and_the_function_are_built(built_default_project):
+    build = built_default_project / ".aws-sam" / "build"
+    assert sorted(p.name for p in build.iterdir() if p.is_dir()) == sorted([*LAYERS, "PredictFunction"])
+    assert (build / "PredictFunction" / "app.py").is_file()
+    assert (layer_dirs(built_default_project)["PandasLayer"] / "numpy").is_dir()
+    assert (layer_dirs(built_default_project)["SklearnLayer"] / "sklearn").is_dir()
+    assert (layer_dirs(built_default_project)["ModelLayer"] / "trained_model" / "model_meta.json").is_file()
+
+
+def test_no_package_is_in_two_layers(built_default_project):
+    seen: dict[str, str] = {}
+    for layer, python_dir in layer_dirs(built_default_project).items():
+        for name in top_level(python_dir):
+            assert name not in seen, f"{name} is in both {seen[name]} and {layer}"
+            seen[name] = layer
+    assert "numpy" in seen and seen["numpy"] == "PandasLayer"
+
+
+def test_layers_are_slimmed_but_keep_shared_objects(built_default_project):
+    for python_dir in layer_dirs(built_default_project).values():
+        assert not [p for p in python_dir.rglob("tests") if p.is_dir()]
+        assert not [p for p in python_dir.rglob("*") if p.suffix in {".pyx", ".pxd", ".h", ".pyi"}]
+    shared_objects = list(layer_dirs(built_default_project)["PandasLayer"].glob("numpy.libs/*.so*"))
+    assert shared_objects, "numpy's vendored OpenBLAS is missing"
+
+
+def test_every_module_has_a_pyc_for_the_runtime_only(built_default_project):
+    for python_dir in layer_dirs(built_default_project).values():
+        for source in python_dir.rglob("*.py"):
+            pyc = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+            assert pyc.is_file(), f"no .pyc for {source}"
+        other_tags = [p for p in python_dir.rglob("*.pyc") if ".cpython-313." not in p.name]
+        assert not other_tags, f".pyc of another Python: {other_tags[:3]}"
+    # Hash-based and unchecked (flags == 1): used as is, whatever the file times become once zipped.
+    pyc = next(layer_dirs(built_default_project)["SklearnLayer"].glob("sklearn/__pycache__/__init__.*.pyc"))
+    assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 1
+
+
+def test_function_predicts_when_loaded_as_lambda_does(built_default_project):
+    python = runtime_python("3.13")
+    answer = run([python, "scripts/invoke_built.py", "events/direct.json"], cwd=built_default_project)
+    prediction = json.loads(answer.stdout)["prediction"]
+    build = built_default_project / ".aws-sam" / "build"
+    paths = [str(build / "PredictFunction"), *(str(p) for p in layer_dirs(built_default_project).values())]
+    direct = run([python, "-I", "-S", "-B", "-c", DIRECT_PREDICT, json.dumps(paths), json.dumps(TUTORIAL_REQUEST)],
+                 cwd=built_default_project)
+    assert prediction == json.loads(direct.stdout)
+    assert 50_000 < prediction < 1_000_000
+
+
+def test_size_report_is_under_the_limit(built_default_project):
+    report = run([sys.executable, "layers/size_report.py", ".aws-sam/build"], cwd=built_default_project).stdout
+    print(report)
+    assert "function + layers" in report and "of Lambda's 262,144,000-byte unzipped limit" in report
+
+
+def test_size_report_fails_over_the_limit(built_default_project, tmp_path):
+    big_layer = tmp_path / "build" / "BigModelLayer" / "python" / "trained_model"
+    big_layer.mkdir(parents=True)
+    with (big_layer / "model.joblib").open("wb") as sparse:  # no disk used, but st_size counts
+        sparse.truncate(262_144_001)
+    result = subprocess.run([sys.executable, "layers/size_report.py", tmp_path / "build"],
+                            cwd=built_default_project, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "over Lambda's limit of 262,144,000 by 1" in result.stderr
+
+
+def build_layer(project: Path, layer: str, out: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, "layers/build_layer.py", "--python-version", "3.13", "--architecture", "x86_64",
+               layer, out]
+    return subprocess.run(command, cwd=project, capture_output=True, text=True)
+
+
+def test_a_dependency_pinned_in_no_layer_fails_the_build(tmp_path):
+    project = generate(tmp_path)
+    pins = project / "layers" / "sklearn" / "requirements.txt"
+    pins.write_text(pins.read_text().replace("cloudpickle==", "# cloudpickle=="))
+    result = build_layer(project, "sklearn", tmp_path / "out")
+    assert result.returncode == 1
+    assert "joblib 1.6.0 needs cloudpickle" in result.stderr and "which no layer pins" in result.stderr
+
+
+def test_a_package_pinned_in_two_layers_fails_the_build(tmp_path):
+    project = generate(tmp_path)
+    pins = project / "layers" / "sklearn" / "requirements.txt"
+    pins.write_text(pins.read_text() + "numpy==2.4.6\n")
+    result = build_layer(project, "sklearn", tmp_path / "out")
+    assert result.returncode == 1
+    assert "numpy is pinned in both layers/pandas and layers/sklearn" in result.stderr
+
+
+def test_model_layer_retrains_on_new_data_but_never_overwrites_your_own_model(built_default_project, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(built_default_project, project, ignore=shutil.ignore_patterns(".aws-sam"))
+    artifacts = project / "model" / "artifacts"
+    assert build_layer(project, "model", tmp_path / "unchanged").stdout.count("training the model") == 0
+    (project / "model" / "data" / "price_paid_records.csv").touch()
+    assert "training the model" in build_layer(project, "model", tmp_path / "retrained").stdout
+    meta = json.loads((artifacts / "model_meta.json").read_text())
+    (artifacts / "model_meta.json").write_text(json.dumps({**meta, "trained_by": None}))
+    (project / "model" / "data" / "price_paid_records.csv").touch()
+    assert "training the model" not in build_layer(project, "model", tmp_path / "own").stdout
+
+
+def test_arm64_layers_hold_arm64_wheels(tmp_path):
+    project = generate(tmp_path, architecture="arm64")
+    sam_build(project)
+    for python_dir in layer_dirs(project).values():
+        for wheel in python_dir.glob("*.dist-info/WHEEL"):
+            tags = [line for line in wheel.read_text().splitlines() if line.startswith("Tag:")]
+            assert all(t.endswith("-any") or "aarch64" in t for t in tags), f"{wheel}: {tags}"
+    numpy_core = next(layer_dirs(project)["PandasLayer"].glob("numpy/_core/_multiarray_umath*.so"))
+    assert int.from_bytes(numpy_core.read_bytes()[18:20], "little") == EM_AARCH64
