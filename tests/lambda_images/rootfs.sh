@@ -1,0 +1,13 @@
+#!/bin/bash
+# A Debian trixie root filesystem with Python 3.13 (the default Lambda runtime) and make, debootstrapped into $1.
+set -euo pipefail
+out=$1
+# The machine's own Debian mirror, as apt knows it (either sources format); never a hard-coded host.
+mirror() { apt-get indextargets --format '$(LABEL) $(REPO_URI)' 'Created-By: Packages' | awk '$1 == "Debian" {print $2; exit}'; }
+url=$(mirror)
+[ -n "$url" ] || { apt-get update -qq; url=$(mirror); }
+rm -rf "$out.tmp"
+debootstrap --variant=minbase --include=python3.13,python3-pip,ca-certificates,make trixie "$out.tmp" "$url"
+rm -rf "$out.tmp"/var/cache/apt/archives/*.deb "$out.tmp"/var/lib/apt/lists/*
+echo "trixie from $url on $(date -u +%FT%TZ)" >"$out.tmp/.done"   # also an input of the images' hash
+rm -rf "$out" && mv "$out.tmp" "$out"
