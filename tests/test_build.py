@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import generate, run, runtime_python, sam_build
+from conftest import REPO, generate, run, runtime_python, sam_build
 
 pytestmark = pytest.mark.build
 
@@ -61,16 +61,18 @@ def test_layers_are_slimmed_but_keep_shared_objects(built_default_project):
     assert shared_objects, "numpy's vendored OpenBLAS is missing"
 
 
-def test_every_module_has_a_pyc_for_the_runtime_only(built_default_project):
+def test_every_module_is_a_pyc_for_the_runtime(built_default_project):
     for python_dir in layer_dirs(built_default_project).values():
-        for source in python_dir.rglob("*.py"):
-            pyc = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
-            assert pyc.is_file(), f"no .pyc for {source}"
-        other_tags = [p for p in python_dir.rglob("*.pyc") if ".cpython-313." not in p.name]
-        assert not other_tags, f".pyc of another Python: {other_tags[:3]}"
-    # Hash-based and unchecked (flags == 1): used as is, whatever the file times become once zipped.
-    pyc = next(layer_dirs(built_default_project)["SklearnLayer"].glob("sklearn/__pycache__/__init__.*.pyc"))
-    assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 1
+        assert not list(python_dir.rglob("*.py")), "a .py was shipped beside its .pyc"
+        assert not list(python_dir.rglob("__pycache__")), "a __pycache__ (of some Python) was shipped"
+        assert list(python_dir.rglob("*.pyc"))
+    # Made by Python 3.13 (its magic number), hash-based and unchecked (flags == 1): used as is on a read-only /opt.
+    python = runtime_python("3.13")
+    magic = run([python, "-c", "import importlib.util; print(importlib.util.MAGIC_NUMBER.hex())"], cwd=REPO).stdout
+    for pyc in [*layer_dirs(built_default_project)["SklearnLayer"].glob("sklearn/*.pyc"),
+                layer_dirs(built_default_project)["ModelLayer"] / "trained_model" / "__init__.pyc"]:
+        header = pyc.read_bytes()[:8]
+        assert header[:4].hex() == magic.strip() and int.from_bytes(header[4:8], "little") == 1, pyc
 
 
 def test_function_predicts_when_loaded_as_lambda_does(built_default_project):
