@@ -1,0 +1,263 @@
+"""Benchmark cold start, size, warm latency and build time, side by side with the tutorial's recipe.
+
+    make bench            # = python3 scripts/bench.py --out bench.json
+
+It builds everything it measures in one run: this project (`sam build`, without Docker) and two baselines made with
+the runtime's own pip from the same pinned versions: (a) the tutorial's recipe, pandas + scikit-learn + joblib in one
+folder with pip's .pyc, and (b) the same without .pyc. Machines are noisy, so it compares ratios measured side by
+side (runs interleaved), prints a table with whether each target holds, and writes the figures as JSON.
+Needs `sam` and the runtime's Python (python3.X as in layers/Makefile) on PATH, on a machine of the project's
+architecture. Exits 1 only when function + layers are over Lambda's limit.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from invoke_built import RUNNER
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers"))
+from size_report import LAMBDA_UNZIPPED_LIMIT, tree_size  # noqa: E402
+
+BUILD_DIR = Path(".aws-sam/build")
+EVENT_FILE = Path("events/direct.json")
+LAYER_PINS = [Path("layers/pandas/requirements.txt"), Path("layers/sklearn/requirements.txt")]
+MACHINE_ARCH = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
+
+# Each measured program starts by loading the model the way the tutorial does (joblib), or with skops for a
+# skops project: LOAD_MODEL defines load_model(model_file, meta_file).
+LOAD_MODEL = """
+import json, sys
+def load_model(model_file, meta_file):
+    if model_file.endswith(".joblib"):
+        import joblib
+        return joblib.load(model_file)
+    import skops.io
+    return skops.io.load(model_file, trusted=json.load(open(meta_file))["trusted_types"])
+"""
+# The tutorial's function: load the model, predict on a one-row DataFrame, no checks.
+TUTORIAL = LOAD_MODEL + """
+sys.path[:0] = json.loads(sys.argv[1])
+import pandas as pd
+model = load_model(sys.argv[2], sys.argv[3])
+print(json.dumps({"prediction": float(model.predict(pd.DataFrame([json.load(open(sys.argv[4]))]))[0])}))
+"""
+LOAD_ONLY = LOAD_MODEL + """
+sys.path[:0] = json.loads(sys.argv[1])
+load_model(sys.argv[2], sys.argv[3])
+"""
+# Warm: the handler against bare model.predict in one process, after a first (cold) call of each.
+WARM = LOAD_MODEL + """
+import contextlib, io, statistics, time
+sys.path[:0] = json.loads(sys.argv[1])
+event, calls = json.load(open(sys.argv[4])), int(sys.argv[5])
+from app import handler
+import pandas as pd
+model = load_model(sys.argv[2], sys.argv[3])
+
+class Context:
+    aws_request_id, function_name, memory_limit_in_mb = "bench", "PredictFunction", 1024
+    def get_remaining_time_in_millis(self):
+        return 20_000
+
+def median_seconds(call, repeat):
+    call()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+batch = [event] * 1000
+with contextlib.redirect_stdout(io.StringIO()):  # the handler's logs: their cost counts, their text does not
+    answer = handler(batch, Context())
+    if len(answer.get("predictions", [])) != len(batch):
+        raise SystemExit(f"the handler did not answer a batch of {len(batch)}: {answer}")
+    figures = {
+        "handler_one_row_s": median_seconds(lambda: handler(event, Context()), calls),
+        "predict_one_row_s": median_seconds(lambda: model.predict(pd.DataFrame([event])), calls),
+        "handler_1000_rows_s": median_seconds(lambda: handler(batch, Context()), max(calls // 20, 5)),
+        "predict_1000_rows_s": median_seconds(lambda: model.predict(pd.DataFrame(batch)), max(calls // 20, 5)),
+    }
+print(json.dumps(figures))
+"""
+
+
+def runtime_python() -> str:
+    version = re.search(r"^PYTHON_VERSION := (\S+)", Path("layers/Makefile").read_text(), re.MULTILINE)[1]
+    python = shutil.which(f"python{version}")
+    if python is None:
+        raise SystemExit(f"error: python{version} (the runtime's Python) is not on PATH")
+    return python
+
+
+def timed(command: list, env: dict | None = None) -> float:
+    start = time.perf_counter()
+    result = subprocess.run([str(c) for c in command], env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"error: {' '.join(map(str, command))[:200]} failed:\n{result.stdout}{result.stderr}")
+    return elapsed
+
+
+def build_times(pip_cache: Path) -> dict:
+    """`sam build` of everything (SAM's cache off), first with an empty pip cache, then with the one it filled."""
+    env = {**os.environ, "PIP_CACHE_DIR": str(pip_cache), "SAM_CLI_TELEMETRY": "0"}
+    return {"sam_build_cold_pip_cache_s": timed(["sam", "build", "--no-cached"], env),
+            "sam_build_warm_pip_cache_s": timed(["sam", "build", "--no-cached"], env)}
+
+
+def make_baselines(python: str, work: Path, model_file: Path) -> tuple[Path, Path]:
+    """(a) the tutorial's recipe with pip's .pyc, (b) the same folder without them."""
+    with_pyc, without_pyc = work / "tutorial-with-pyc", work / "tutorial-without-pyc"
+    constraints = [arg for pins in LAYER_PINS for arg in ("--constraint", pins)]
+    packages = ["pandas", "scikit-learn", "joblib", *(["skops"] if model_file.suffix == ".skops" else [])]
+    timed([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--only-binary=:all:",
+           "--target", with_pyc, *packages, *constraints])
+    shutil.copytree(with_pyc, without_pyc, ignore=shutil.ignore_patterns("__pycache__"))
+    return with_pyc, without_pyc
+
+
+def lambda_paths(work: Path) -> list[str]:
+    """sys.path as on Lambda: the function's folder, then /opt/python, where Lambda extracts every layer."""
+    opt = work / "opt"
+    for layer in sorted(p for p in BUILD_DIR.iterdir() if (p / "python").is_dir()):
+        shutil.copytree(layer, opt, dirs_exist_ok=True)
+    return [str((BUILD_DIR / "PredictFunction").resolve()), str(opt / "python")]
+
+
+def cold_starts(python: str, paths: list[str], baselines: tuple[Path, Path], model_file: Path, meta_file: Path,
+                runs: int) -> dict:
+    """Median seconds of a fresh interpreter answering the first request, each variant interleaved with the rest.
+    -B stands for Lambda's read-only /opt: no variant can write a .pyc and profit from it on the next run."""
+    isolated = [python, "-I", "-S", "-B", "-c"]
+    ours = json.dumps(paths)
+    variants = {
+        "ours": [*isolated, RUNNER, ours, EVENT_FILE],
+        "tutorial_with_pyc": [*isolated, TUTORIAL, json.dumps([str(baselines[0])]), model_file, meta_file,
+                              EVENT_FILE],
+        "tutorial_without_pyc": [*isolated, TUTORIAL, json.dumps([str(baselines[1])]), model_file, meta_file,
+                                 EVENT_FILE],
+        "floor_python": [*isolated, "pass"],
+        "floor_model_load": [*isolated, LOAD_ONLY, ours, model_file, meta_file],
+    }
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(runs):
+        for name, command in variants.items():
+            times[name].append(timed(command))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def warm_latency(python: str, paths: list[str], model_file: Path, meta_file: Path, calls: int) -> dict:
+    command = [python, "-I", "-S", "-B", "-c", WARM, json.dumps(paths), model_file, meta_file, EVENT_FILE, str(calls)]
+    result = subprocess.run([str(c) for c in command], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"error: warm benchmark failed:\n{result.stderr}")
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def zipped_size(folder: Path, work: Path) -> int:
+    archive = work / f"{folder.name}.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zipped.write(path, path.relative_to(folder))
+    size = archive.stat().st_size
+    archive.unlink()
+    return size
+
+
+def sizes(work: Path, tutorial: Path) -> dict:
+    folders = sorted(p for p in BUILD_DIR.iterdir() if p.is_dir())
+    unzipped = {p.name: tree_size(p) for p in folders}
+    total = sum(unzipped.values())
+    return {"unzipped_bytes": unzipped, "zipped_bytes": {p.name: zipped_size(p, work) for p in folders},
+            "total_unzipped_bytes": total, "share_of_limit": total / LAMBDA_UNZIPPED_LIMIT,
+            "tutorial_recipe_unzipped_bytes": tree_size(tutorial),
+            "tutorial_recipe_share_of_limit": tree_size(tutorial) / LAMBDA_UNZIPPED_LIMIT}
+
+
+def targets(figures: dict) -> list[tuple[str, float, str, bool]]:
+    cold, warm, size = figures["cold_start_s"], figures["warm"], figures["size"]
+    ratios = [
+        ("function + layers / Lambda's limit", size["share_of_limit"], "<= 0.60"),
+        ("cold start / tutorial with .pyc", cold["ours"] / cold["tutorial_with_pyc"], "<= 1.00"),
+        ("cold start / tutorial without .pyc", cold["ours"] / cold["tutorial_without_pyc"], "<= 0.30"),
+        ("warm one row: handler / bare predict", warm["handler_one_row_s"] / warm["predict_one_row_s"], "<= 1.20"),
+        ("1000 rows/s: handler / bare predict", warm["predict_1000_rows_s"] / warm["handler_1000_rows_s"], ">= 0.90"),
+        ("sam build, warm pip cache (s)", figures["build"]["sam_build_warm_pip_cache_s"], "<= 60"),
+    ]
+    return [(name, value, bound, value <= float(bound[3:]) if bound.startswith("<=") else value >= float(bound[3:]))
+            for name, value, bound in ratios]
+
+
+def print_report(figures: dict) -> None:
+    mb = 1e6
+    print(f"\nBenchmark of {Path.cwd().name}, {figures['date']}, Python {figures['python']}, {figures['machine']}")
+    print("\nSize (MB)            unzipped   zipped")
+    for name, size in figures["size"]["unzipped_bytes"].items():
+        print(f"  {name:<18} {size / mb:9.1f} {figures['size']['zipped_bytes'][name] / mb:8.1f}")
+    print(f"  {'total':<18} {figures['size']['total_unzipped_bytes'] / mb:9.1f}   "
+          f"{figures['size']['share_of_limit']:.1%} of {LAMBDA_UNZIPPED_LIMIT:,} bytes")
+    print(f"  {'tutorial recipe':<18} {figures['size']['tutorial_recipe_unzipped_bytes'] / mb:9.1f}   "
+          f"{figures['size']['tutorial_recipe_share_of_limit']:.1%}")
+    print(f"\nCold start, median of {figures['runs']} fresh interpreters (s)")
+    for name, seconds in figures["cold_start_s"].items():
+        print(f"  {name:<22} {seconds:7.3f}")
+    print("\nWarm (ms)")
+    for name, seconds in figures["warm"].items():
+        print(f"  {name:<22} {seconds * 1000:9.3f}")
+    print("\nBuild (s)")
+    for name, seconds in figures["build"].items():
+        print(f"  {name:<28} {seconds:7.1f}")
+    print("\nTargets")
+    for name, value, bound, holds in figures["targets"]:
+        print(f"  {'holds ' if holds else 'MISSED'} {name:<40} {value:8.3f}  (target {bound})")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=7, help="fresh interpreters per cold-start variant")
+    parser.add_argument("--calls", type=int, default=200, help="warm calls per one-row measurement")
+    parser.add_argument("--out", type=Path, default=Path("bench.json"), help="where to write the figures")
+    args = parser.parse_args(argv)
+    architecture = re.search(r"^ARCHITECTURE := (\S+)", Path("layers/Makefile").read_text(), re.MULTILINE)[1]
+    if MACHINE_ARCH.get(platform.machine()) != architecture:
+        raise SystemExit(f"error: the layers are for {architecture}; run the benchmark on a {architecture} machine")
+    python = runtime_python()
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        build = build_times(work / "pip-cache")
+        meta_file = BUILD_DIR / "ModelLayer" / "python" / "trained_model" / "model_meta.json"
+        model_file = meta_file.with_name(json.loads(meta_file.read_text())["model_file"])
+        baselines = make_baselines(python, work, model_file)
+        paths = lambda_paths(work)
+        figures = {
+            "date": datetime.now(UTC).strftime("%Y-%m-%d"), "python": python, "runs": args.runs,
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "build": build,
+            "size": sizes(work, baselines[0]),
+            "cold_start_s": cold_starts(python, paths, baselines, model_file, meta_file, args.runs),
+            "warm": warm_latency(python, paths, model_file, meta_file, args.calls),
+        }
+    figures["targets"] = targets(figures)
+    print_report(figures)
+    args.out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+    return 1 if figures["size"]["total_unzipped_bytes"] > LAMBDA_UNZIPPED_LIMIT else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
