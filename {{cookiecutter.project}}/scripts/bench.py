@@ -25,7 +25,7 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from invoke_built import RUNNER
+from invoke_built import CONTEXT, RUNNER
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers"))
 from size_report import LAMBDA_UNZIPPED_LIMIT, tree_size  # noqa: E402
@@ -47,29 +47,33 @@ def load_model(model_file, meta_file):
     return skops.io.load(model_file, trusted=json.load(open(meta_file))["trusted_types"])
 """
 # The tutorial's function: load the model, predict on a one-row DataFrame, no checks.
-TUTORIAL = LOAD_MODEL + """
+TUTORIAL = (
+    LOAD_MODEL
+    + """
 sys.path[:0] = json.loads(sys.argv[1])
 import pandas as pd
 model = load_model(sys.argv[2], sys.argv[3])
 print(json.dumps({"prediction": float(model.predict(pd.DataFrame([json.load(open(sys.argv[4]))]))[0])}))
 """
-LOAD_ONLY = LOAD_MODEL + """
+)
+LOAD_ONLY = (
+    LOAD_MODEL
+    + """
 sys.path[:0] = json.loads(sys.argv[1])
 load_model(sys.argv[2], sys.argv[3])
 """
+)
 # Warm: the handler against bare model.predict in one process, after a first (cold) call of each.
-WARM = LOAD_MODEL + """
+WARM = (
+    LOAD_MODEL
+    + CONTEXT
+    + """
 import contextlib, io, statistics, time
 sys.path[:0] = json.loads(sys.argv[1])
 event, calls = json.load(open(sys.argv[4])), int(sys.argv[5])
 from app import handler
 import pandas as pd
 model = load_model(sys.argv[2], sys.argv[3])
-
-class Context:
-    aws_request_id, function_name, memory_limit_in_mb = "bench", "PredictFunction", 1024
-    def get_remaining_time_in_millis(self):
-        return 20_000
 
 def median_seconds(call, repeat):
     call()
@@ -93,6 +97,7 @@ with contextlib.redirect_stdout(io.StringIO()):  # the handler's logs: their cos
     }
 print(json.dumps(figures))
 """
+)
 
 
 def runtime_python() -> str:
@@ -115,8 +120,10 @@ def timed(command: list, env: dict | None = None) -> float:
 def build_times(pip_cache: Path) -> dict:
     """`sam build` of everything (SAM's cache off), first with an empty pip cache, then with the one it filled."""
     env = {**os.environ, "PIP_CACHE_DIR": str(pip_cache), "SAM_CLI_TELEMETRY": "0"}
-    return {"sam_build_cold_pip_cache_s": timed(["sam", "build", "--no-cached"], env),
-            "sam_build_warm_pip_cache_s": timed(["sam", "build", "--no-cached"], env)}
+    return {
+        "sam_build_cold_pip_cache_s": timed(["sam", "build", "--no-cached"], env),
+        "sam_build_warm_pip_cache_s": timed(["sam", "build", "--no-cached"], env),
+    }
 
 
 def make_baselines(python: str, work: Path, model_file: Path) -> tuple[Path, Path]:
@@ -124,8 +131,21 @@ def make_baselines(python: str, work: Path, model_file: Path) -> tuple[Path, Pat
     with_pyc, without_pyc = work / "tutorial-with-pyc", work / "tutorial-without-pyc"
     constraints = [arg for pins in LAYER_PINS for arg in ("--constraint", pins)]
     packages = ["pandas", "scikit-learn", "joblib", *(["skops"] if model_file.suffix == ".skops" else [])]
-    timed([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--only-binary=:all:",
-           "--target", with_pyc, *packages, *constraints])
+    timed(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "--target",
+            with_pyc,
+            *packages,
+            *constraints,
+        ]
+    )
     shutil.copytree(with_pyc, without_pyc, ignore=shutil.ignore_patterns("__pycache__"))
     return with_pyc, without_pyc
 
@@ -138,18 +158,24 @@ def lambda_paths(work: Path) -> list[str]:
     return [str((BUILD_DIR / "PredictFunction").resolve()), str(opt / "python")]
 
 
-def cold_starts(python: str, paths: list[str], baselines: tuple[Path, Path], model_file: Path, meta_file: Path,
-                runs: int) -> dict:
+def cold_starts(
+    python: str, paths: list[str], baselines: tuple[Path, Path], model_file: Path, meta_file: Path, runs: int
+) -> dict:
     """Median seconds of a fresh interpreter answering the first request, each variant interleaved with the rest.
     -B stands for Lambda's read-only /opt: no variant can write a .pyc and profit from it on the next run."""
     isolated = [python, "-I", "-S", "-B", "-c"]
     ours = json.dumps(paths)
     variants = {
         "ours": [*isolated, RUNNER, ours, EVENT_FILE],
-        "tutorial_with_pyc": [*isolated, TUTORIAL, json.dumps([str(baselines[0])]), model_file, meta_file,
-                              EVENT_FILE],
-        "tutorial_without_pyc": [*isolated, TUTORIAL, json.dumps([str(baselines[1])]), model_file, meta_file,
-                                 EVENT_FILE],
+        "tutorial_with_pyc": [*isolated, TUTORIAL, json.dumps([str(baselines[0])]), model_file, meta_file, EVENT_FILE],
+        "tutorial_without_pyc": [
+            *isolated,
+            TUTORIAL,
+            json.dumps([str(baselines[1])]),
+            model_file,
+            meta_file,
+            EVENT_FILE,
+        ],
         "floor_python": [*isolated, "pass"],
         "floor_model_load": [*isolated, LOAD_ONLY, ours, model_file, meta_file],
     }
@@ -183,10 +209,14 @@ def sizes(work: Path, tutorial: Path) -> dict:
     folders = sorted(p for p in BUILD_DIR.iterdir() if p.is_dir())
     unzipped = {p.name: tree_size(p) for p in folders}
     total = sum(unzipped.values())
-    return {"unzipped_bytes": unzipped, "zipped_bytes": {p.name: zipped_size(p, work) for p in folders},
-            "total_unzipped_bytes": total, "share_of_limit": total / LAMBDA_UNZIPPED_LIMIT,
-            "tutorial_recipe_unzipped_bytes": tree_size(tutorial),
-            "tutorial_recipe_share_of_limit": tree_size(tutorial) / LAMBDA_UNZIPPED_LIMIT}
+    return {
+        "unzipped_bytes": unzipped,
+        "zipped_bytes": {p.name: zipped_size(p, work) for p in folders},
+        "total_unzipped_bytes": total,
+        "share_of_limit": total / LAMBDA_UNZIPPED_LIMIT,
+        "tutorial_recipe_unzipped_bytes": tree_size(tutorial),
+        "tutorial_recipe_share_of_limit": tree_size(tutorial) / LAMBDA_UNZIPPED_LIMIT,
+    }
 
 
 def targets(figures: dict) -> list[tuple[str, float, str, bool]]:
@@ -199,8 +229,10 @@ def targets(figures: dict) -> list[tuple[str, float, str, bool]]:
         ("1000 rows/s: handler / bare predict", warm["predict_1000_rows_s"] / warm["handler_1000_rows_s"], ">= 0.90"),
         ("sam build, warm pip cache (s)", figures["build"]["sam_build_warm_pip_cache_s"], "<= 60"),
     ]
-    return [(name, value, bound, value <= float(bound[3:]) if bound.startswith("<=") else value >= float(bound[3:]))
-            for name, value, bound in ratios]
+    return [
+        (name, value, bound, value <= float(bound[3:]) if bound.startswith("<=") else value >= float(bound[3:]))
+        for name, value, bound in ratios
+    ]
 
 
 def print_report(figures: dict) -> None:
@@ -209,10 +241,14 @@ def print_report(figures: dict) -> None:
     print("\nSize (MB)            unzipped   zipped")
     for name, size in figures["size"]["unzipped_bytes"].items():
         print(f"  {name:<18} {size / mb:9.1f} {figures['size']['zipped_bytes'][name] / mb:8.1f}")
-    print(f"  {'total':<18} {figures['size']['total_unzipped_bytes'] / mb:9.1f}   "
-          f"{figures['size']['share_of_limit']:.1%} of {LAMBDA_UNZIPPED_LIMIT:,} bytes")
-    print(f"  {'tutorial recipe':<18} {figures['size']['tutorial_recipe_unzipped_bytes'] / mb:9.1f}   "
-          f"{figures['size']['tutorial_recipe_share_of_limit']:.1%}")
+    print(
+        f"  {'total':<18} {figures['size']['total_unzipped_bytes'] / mb:9.1f}   "
+        f"{figures['size']['share_of_limit']:.1%} of {LAMBDA_UNZIPPED_LIMIT:,} bytes"
+    )
+    print(
+        f"  {'tutorial recipe':<18} {figures['size']['tutorial_recipe_unzipped_bytes'] / mb:9.1f}   "
+        f"{figures['size']['tutorial_recipe_share_of_limit']:.1%}"
+    )
     print(f"\nCold start, median of {figures['runs']} fresh interpreters (s)")
     for name, seconds in figures["cold_start_s"].items():
         print(f"  {name:<22} {seconds:7.3f}")
@@ -245,7 +281,9 @@ def main(argv=None) -> int:
         baselines = make_baselines(python, work, model_file)
         paths = lambda_paths(work)
         figures = {
-            "date": datetime.now(UTC).strftime("%Y-%m-%d"), "python": python, "runs": args.runs,
+            "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+            "python": python,
+            "runs": args.runs,
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
             "build": build,
             "size": sizes(work, baselines[0]),

@@ -5,7 +5,7 @@
 Run it with the runtime's Python after `sam build`. It sees only what Lambda would: the standard library, the
 function's folder and each built layer's python/ folder (as Lambda mounts them under /opt/python) - not the
 packages of the Python running it - and writes no __pycache__, as /opt is read-only on Lambda.
-Prints the handler's answer as JSON.
+Prints the handler's answer as JSON on stdout, the function's logs on stderr.
 """
 
 import json
@@ -17,20 +17,27 @@ BUILD_DIR = Path(".aws-sam/build")
 FUNCTION = "PredictFunction"
 
 # Runs in a fresh interpreter: -I ignores PYTHONPATH and user packages, -S skips site-packages, -B writes no .pyc.
-RUNNER = """
-import json, sys
-sys.path[:0] = json.loads(sys.argv[1])
-from app import handler
-
+# What the handler and Powertools read of Lambda's context object.
+CONTEXT = """
 class Context:
     aws_request_id = "local-invoke"
     function_name = "PredictFunction"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:PredictFunction"
     memory_limit_in_mb = 1024
     def get_remaining_time_in_millis(self):
         return 20_000
-
-print(json.dumps(handler(json.load(open(sys.argv[2])), Context())))
 """
+RUNNER = (
+    CONTEXT
+    + """
+import contextlib, json, sys
+sys.path[:0] = json.loads(sys.argv[1])
+with contextlib.redirect_stdout(sys.stderr):  # the function's logs go to stderr, as sam local invoke shows them
+    from app import handler
+    answer = handler(json.load(open(sys.argv[2])), Context())
+print(json.dumps(answer))
+"""
+)
 
 
 def lambda_sys_path(build_dir: Path) -> list[str]:

@@ -1,18 +1,251 @@
-"""Predict with the model shipped in the model layer (minimal first version)."""
+"""Predict with the scikit-learn model of the model layer (the Python package `trained_model`).
 
+Requests: the event itself when invoked directly, or the body of POST /predict through the API. Any of
+    {"Property Type": "S", "Old/New": "Y", "Duration": "L"}           one record -> {"prediction": ...}
+    [{...}, {...}]   or   {"instances": [{...}, {...}]}               records    -> {"predictions": [...]}
+    {"dataframe_split": {"columns": [...], "data": [[...], ...]}}     MLflow's form -> {"predictions": [...]}
+A classifier answers class labels, plus "probabilities" ({class: probability} per record) when it has
+predict_proba. GET / (or /health) answers the model's metadata. A bad request gets {"error": "<what is wrong>",
+"status": <4xx>}; through an API that is also the HTTP status.
+
+At init, once: the model file's sha256 and the scikit-learn version must match model_meta.json, or the function
+refuses to start (ModelRefused). Requests are checked against the features in model_meta.json, so a model of your
+own saved with model/export.py needs no change here.
+"""
+
+import base64
+import binascii
+import hashlib
+import io
 import json
+import math
+import os
+import sys
+import time
+import warnings
 from importlib.resources import files
 
-import joblib
 import pandas as pd
+import sklearn
+from aws_lambda_powertools import Logger
+from sklearn.exceptions import InconsistentVersionWarning
 
-MODEL_FILES = files("trained_model")
-META = json.loads((MODEL_FILES / "model_meta.json").read_text())
-MODEL = joblib.load(MODEL_FILES / META["model_file"])
+MAX_BATCH_ROWS = int(os.environ.get("MAX_BATCH_ROWS", "1000"))
+MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", "1000000"))
+INTERNAL_ERROR = "internal error: the log has the details under this request_id"
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "predict"))
 
 
+class ModelRefused(RuntimeError):
+    """The model cannot be trusted, so the function refuses to start."""
+
+
+class BadRequest(Exception):
+    """A mistake in the request, answered with its 4xx status and this message."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def load_model(package: str = "trained_model") -> tuple[dict, object]:
+    """model_meta.json and the model, once the file's sha256 and the scikit-learn version match the metadata."""
+    try:
+        folder = files(package)
+    except ModuleNotFoundError:
+        raise ModelRefused(f"no Python package {package!r}: attach the model layer (sam build makes it)") from None
+    if not (folder / "model_meta.json").is_file():
+        raise ModelRefused(f"{package}/model_meta.json is missing: save the model with model/export.py")
+    meta = json.loads((folder / "model_meta.json").read_text())
+    model_file = folder / meta["model_file"]
+    if not model_file.is_file():
+        raise ModelRefused(f"{package}/{meta['model_file']}, named in model_meta.json, is missing")
+    data = model_file.read_bytes()
+    if hashlib.sha256(data).hexdigest() != meta["sha256"]:
+        raise ModelRefused(
+            f"{meta['model_file']} does not match the sha256 in model_meta.json: it changed after "
+            "it was saved; save it again with model/export.py"
+        )
+    if meta["versions"]["scikit-learn"] != sklearn.__version__:
+        raise ModelRefused(
+            f"the model was trained with scikit-learn {meta['versions']['scikit-learn']} but this "
+            f"function has scikit-learn {sklearn.__version__}: retrain it with the layers' pins"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InconsistentVersionWarning)
+        try:
+            if meta["format"] == "skops":
+                import skops.io
+
+                return meta, skops.io.loads(data, trusted=meta["trusted_types"])
+            import joblib  # a pickle runs code when loaded: load only models you trained yourself
+
+            return meta, joblib.load(io.BytesIO(data))
+        except InconsistentVersionWarning as warning:
+            raise ModelRefused(f"{meta['model_file']}: {warning}") from None
+
+
+META, MODEL = load_model()
+FEATURES = {feature["name"]: feature for feature in META["features"]}
+PROBABILITIES = META["task"] == "classification" and hasattr(MODEL, "predict_proba")
+
+
+@logger.inject_lambda_context(clear_state=True)
 def handler(event, context):
-    body = event.get("body")
-    record = json.loads(body) if isinstance(body, str) else event
-    prediction = MODEL.predict(pd.DataFrame([record]))[0]
-    return {"prediction": float(prediction)}
+    """One invocation: a proxy response through an API, the answer itself when invoked directly."""
+    started = time.perf_counter()
+    through_api = isinstance(event, dict) and "requestContext" in event
+    try:
+        status, answer = 200, (route(event) if through_api else predict(event))
+    except BadRequest as error:
+        status, answer = error.status, {"error": str(error), "status": error.status}
+    except Exception:
+        logger.exception("internal error")  # the traceback goes to the log, never to the caller
+        status, answer = 500, {"error": INTERNAL_ERROR, "status": 500, "request_id": context.aws_request_id}
+    outcome = "ok" if status == 200 else "rejected" if status < 500 else "failed"
+    latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    logger.info("answered", outcome=outcome, status=status, latency_ms=latency_ms, error=answer.get("error"))
+    if not through_api:
+        return answer
+    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(answer)}
+
+
+def route(event: dict) -> dict:
+    """POST /predict and GET / (or /health); REST APIs send payload format 1.0, HTTP APIs and Function URLs 2.0."""
+    if "httpMethod" in event:
+        method, path = event["httpMethod"], event["path"]
+    else:
+        method, path = event["requestContext"]["http"]["method"], event["rawPath"]
+    path = path.rstrip("/") or "/"
+    if path == "/predict":
+        if method != "POST":
+            raise BadRequest(405, f"{method} is not allowed on /predict: use POST")
+        return predict(read_body(event))
+    if path in ("/", "/health"):
+        if method != "GET":
+            raise BadRequest(405, f"{method} is not allowed on {path}: use GET")
+        return {"model": META, "max_batch_rows": MAX_BATCH_ROWS, "max_body_bytes": MAX_BODY_BYTES}
+    raise BadRequest(404, f"no route {path}: use POST /predict, or GET / for the model's metadata")
+
+
+def read_body(event: dict):
+    """The request's JSON body, parsed."""
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise BadRequest(415, f"Content-Type {content_type} is not JSON: send Content-Type: application/json")
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(body, validate=True)
+        except binascii.Error:
+            raise BadRequest(400, "the body is marked base64-encoded but is not valid base64") from None
+    body = body.encode() if isinstance(body, str) else body
+    if len(body) > MAX_BODY_BYTES:
+        raise BadRequest(413, f"the body has {len(body)} bytes, more than MAX_BODY_BYTES={MAX_BODY_BYTES}")
+    if not body.strip():
+        raise BadRequest(400, "the body is empty: send a JSON record of features")
+    try:
+        return json.loads(body)
+    except ValueError as error:
+        raise BadRequest(400, f"the body is not JSON: {error}") from None
+
+
+def predict(payload) -> dict:
+    """Check every record against the model's features, then predict them all at once."""
+    records, single = to_records(payload)
+    if not records:
+        raise BadRequest(400, "empty batch: send at least one record")
+    if len(records) > MAX_BATCH_ROWS:
+        raise BadRequest(413, f"{len(records)} records, more than MAX_BATCH_ROWS={MAX_BATCH_ROWS}: split the batch")
+    logger.append_keys(rows=len(records))
+    for number, record in enumerate(records, 1):
+        check(record, "" if single else f"record {number}: ")
+    frame = pd.DataFrame(records, columns=list(FEATURES))
+    answer = {"predictions": [plain(value) for value in MODEL.predict(frame)]}
+    if PROBABILITIES:
+        by_class = MODEL.predict_proba(frame)
+        answer["probabilities"] = [dict(zip(META["classes"], map(plain, row), strict=True)) for row in by_class]
+    if not single:
+        return answer
+    one = {"prediction": answer["predictions"][0]}
+    if PROBABILITIES:
+        one["probabilities"] = answer["probabilities"][0]
+    return one
+
+
+def to_records(payload) -> tuple[list, bool]:
+    """The payload's records, and whether it was one record (answered with "prediction", not "predictions")."""
+    if isinstance(payload, list):
+        return payload, False
+    if not isinstance(payload, dict):
+        raise BadRequest(
+            400,
+            'expected a JSON object of features, a list of them, {"instances": [...]} or '
+            '{"dataframe_split": ...}, got ' + show(payload),
+        )
+    if payload.keys() == {"instances"}:
+        if not isinstance(payload["instances"], list):
+            raise BadRequest(400, '"instances" must be a list of records')
+        return payload["instances"], False
+    if payload.keys() == {"dataframe_split"}:
+        split = payload["dataframe_split"]
+        columns, data = (split.get("columns"), split.get("data")) if isinstance(split, dict) else (None, None)
+        if not (
+            isinstance(columns, list)
+            and all(isinstance(column, str) for column in columns)
+            and isinstance(data, list)
+            and all(isinstance(row, list) for row in data)
+        ):
+            raise BadRequest(400, '"dataframe_split" must be {"columns": [names], "data": [[values], ...]}')
+        for number, row in enumerate(data, 1):
+            if len(row) != len(columns):
+                raise BadRequest(400, f"dataframe_split: row {number} has {len(row)} values for {len(columns)} columns")
+        return [dict(zip(columns, row, strict=True)) for row in data], False
+    return [payload], True
+
+
+def check(record, where: str) -> None:
+    """Raise BadRequest naming the first feature of the record that does not fit the model."""
+    if not isinstance(record, dict):
+        raise BadRequest(400, f"{where}expected a JSON object of features, got {show(record)}")
+    missing = [name for name in FEATURES if name not in record]
+    unknown = [name for name in record if name not in FEATURES]
+    if missing or unknown:
+        problems = [f"missing feature(s) {names(missing)}"] if missing else []
+        problems += [f"unknown feature(s) {names(unknown)}"] if unknown else []
+        raise BadRequest(400, f"{where}{' and '.join(problems)}; the model's features are {names(FEATURES)}")
+    for name, value in record.items():
+        if FEATURES[name]["kind"] == "number":
+            if not (kind(value) == "number" and abs(value) <= sys.float_info.max):  # no NaN, infinity or overflow
+                raise BadRequest(400, f"{where}feature {name!r} must be a finite number, got {show(value)}")
+            continue
+        # A category: of the categories' type, and one of them unless the pipeline ignores unknown categories.
+        categories = FEATURES[name]["categories"]
+        if kind(value) not in map(kind, categories) or (
+            value not in categories and not META["handles_unknown_categories"]
+        ):
+            raise BadRequest(400, f"{where}feature {name!r} must be one of {names(categories)}, got {show(value)}")
+
+
+def kind(value) -> str:
+    """The JSON kind of a request value: "number" for an int or a float (not a bool), else its type's name."""
+    return "number" if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
+
+
+def names(values) -> str:
+    return ", ".join(map(show, values))
+
+
+def show(value) -> str:
+    """A request value as the message shows it: 'text' in quotes, anything else as JSON."""
+    return repr(value) if isinstance(value, str) else json.dumps(value)
+
+
+def plain(value):
+    """A numpy scalar as the plain Python value JSON holds; a model answering NaN or infinity is an internal error."""
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"the model answered {value}")
+    return value
