@@ -18,7 +18,7 @@ demo: setup
 
 # Everything, as CI runs it; then stop the Docker daemon that lambda-images started (if it started one).
 test: setup lambda-images
-	$(PYTHON) -m pytest; status=$$?; $(MAKE) -C tests/lambda_images stop; exit $$status
+	REQUIRE_DOCKER=1 $(PYTHON) -m pytest; status=$$?; $(MAKE) -C tests/lambda_images stop; exit $$status
 
 # Lambda-like runtime and build images for `sam build --use-container` and `sam local` (no registry here).
 lambda-images: setup
