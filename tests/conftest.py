@@ -60,3 +60,15 @@ def built_default_project(tmp_path_factory) -> Path:
 def pytest_addoption(parser):
     parser.addoption("--fast", action="store_true",
                      help="render one combination per choice instead of every combination (CI renders all)")
+
+
+@pytest.fixture(scope="session")
+def project_venv(tmp_path_factory) -> Path:
+    """A venv of the runtime's Python made as the generated README says (requirements-dev.txt: the layers' pins and
+    the test tools), from a skops project so that it serves both model formats. Made once per session."""
+    project = generate(tmp_path_factory.mktemp("venv-source"), model_format="skops")
+    venv = tmp_path_factory.mktemp("project-venv") / ".venv"
+    run([runtime_python("3.13"), "-m", "venv", venv], cwd=project)
+    run([venv / "bin" / "pip", "install", "--quiet", "--disable-pip-version-check", "-r", "requirements-dev.txt"],
+        cwd=project, timeout=1800)
+    return venv

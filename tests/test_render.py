@@ -17,14 +17,21 @@ FAST = [DEFAULTS] + [{**DEFAULTS, key: value} for key, values in CHOICES.items()
 
 # Files every project has, whatever the answers.
 COMMON_FILES = {
+    ".cookiecutter.json",
+    ".github/workflows/ci.yml",
     ".gitignore",
-    "README.md",
+    ".pre-commit-config.yaml",
     "Makefile",
+    "README.md",
     "pyproject.toml",
     "requirements-dev.txt",
     "samconfig.toml",
     "template.yaml",
     "events/direct.json",
+    "events/direct-bad-category.json",
+    "events/direct-bad-missing-feature.json",
+    "events/direct-batch.json",
+    "events/direct-dataframe-split.json",
     "layers/Makefile",
     "layers/build_layer.py",
     "layers/size_report.py",
@@ -32,12 +39,23 @@ COMMON_FILES = {
     "layers/sklearn/requirements.txt",
     "model/export.py",
     "model/train.py",
+    "model/train_iris_classifier.py",
     "model/data/make_sample_data.py",
     "model/data/price_paid_records.csv",
+    "scripts/bench.py",
     "scripts/invoke_built.py",
     "src/predict/app.py",
+    "src/predict/requirements.txt",
+    "tests/deployed/test_stack.py",
+    "tests/local/test_sam_local.py",
+    "tests/unit/conftest.py",
+    "tests/unit/test_events.py",
+    "tests/unit/test_model.py",
+    "tests/unit/test_requests.py",
 }
-API_EVENT_PREFIX = {"http": "http-api-", "rest": "rest-api-", "function-url": "function-url-", "none": None}
+# The chosen API's sample events; the post-generation hook removes the other APIs'.
+API_EVENT_PREFIX = {"http": "http-api", "rest": "rest-api", "function-url": "function-url", "none": None}
+API_EVENTS = ("predict", "health", "bad-body")
 LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#")
 
 
@@ -61,15 +79,9 @@ def project_files(project):
 
 
 def test_file_tree(project, options):
-    files = project_files(project)
-    assert COMMON_FILES <= files, f"missing: {sorted(COMMON_FILES - files)}"
-    events = {f for f in files if f.startswith("events/") and f != "events/direct.json"}
-    for api, prefix in API_EVENT_PREFIX.items():
-        chosen = {f for f in events if prefix and f.startswith(f"events/{prefix}")}
-        if api == options["api"] and prefix:
-            assert chosen, f"no events/{prefix}*.json for api={api}"
-        else:
-            assert not chosen, f"events of api={api} left in a project with api={options['api']}: {chosen}"
+    prefix = API_EVENT_PREFIX[options["api"]]
+    api_events = {f"events/{prefix}-{name}.json" for name in API_EVENTS} if prefix else set()
+    assert project_files(project) == COMMON_FILES | api_events
 
 
 def test_no_leftover_jinja(project):
