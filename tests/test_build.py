@@ -1,6 +1,7 @@
 """`sam build` without Docker: three layers and the function, deduplicated, slimmed, compiled, and working."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, generate, run, runtime_python, sam_build
+from conftest import BIN, REPO, generate, run, runtime_python, sam_build, sam_env
 
 pytestmark = pytest.mark.build
 
@@ -69,7 +70,11 @@ def test_every_module_is_a_pyc_for_the_runtime(built_default_project):
     # Made by Python 3.13 (its magic number), hash-based and unchecked (flags == 1): used as is on a read-only /opt.
     python = runtime_python("3.13")
     magic = run([python, "-c", "import importlib.util; print(importlib.util.MAGIC_NUMBER.hex())"], cwd=REPO).stdout
+    function = built_default_project / ".aws-sam" / "build" / "PredictFunction"
+    assert (function / "app.py").is_file(), "your own code keeps its source"
+    assert not list(function.glob("aws_lambda_powertools/**/*.py")) and not (function / "bin").exists()
     for pyc in [*layer_dirs(built_default_project)["SklearnLayer"].glob("sklearn/*.pyc"),
+                function / "__pycache__" / "app.cpython-313.pyc", function / "aws_lambda_powertools" / "__init__.pyc",
                 layer_dirs(built_default_project)["ModelLayer"] / "trained_model" / "__init__.pyc"]:
         header = pyc.read_bytes()[:8]
         assert header[:4].hex() == magic.strip() and int.from_bytes(header[4:8], "little") == 1, pyc
@@ -125,7 +130,8 @@ def test_a_package_pinned_in_two_layers_fails_the_build(tmp_path):
     pins.write_text(pins.read_text() + "numpy==2.4.6\n")
     result = build_layer(project, "sklearn", tmp_path / "out")
     assert result.returncode == 1
-    assert "numpy is pinned in both layers/pandas and layers/sklearn" in result.stderr
+    assert ("numpy is pinned in both layers/pandas/requirements.txt and layers/sklearn/requirements.txt"
+            in result.stderr)
 
 
 def test_model_layer_retrains_on_new_data_but_never_overwrites_your_own_model(built_default_project, tmp_path):
@@ -150,3 +156,17 @@ def test_arm64_layers_hold_arm64_wheels(tmp_path):
             assert all(t.endswith("-any") or "aarch64" in t for t in tags), f"{wheel}: {tags}"
     numpy_core = next(layer_dirs(project)["PandasLayer"].glob("numpy/_core/_multiarray_umath*.so"))
     assert int.from_bytes(numpy_core.read_bytes()[18:20], "little") == EM_AARCH64
+
+
+def test_plain_sam_build_works_without_the_runtimes_python(tmp_path):
+    """No python3.13 on PATH (a pyenv shim of an unselected Python does not count): the build still succeeds, says
+    clearly that it ships no .pyc, and the function still predicts."""
+    project = generate(tmp_path)
+    env = sam_env()
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not Path(p, "python3.13").is_file()
+                                  or "shims" in p)
+    result = run([BIN / "sam", "build"], cwd=project, env=env)
+    assert "WARNING: python3.13 not found on PATH, so this ships without .pyc" in result.stdout + result.stderr
+    assert not list((project / ".aws-sam" / "build" / "SklearnLayer").rglob("*.pyc"))
+    answer = run([runtime_python("3.13"), "scripts/invoke_built.py", "events/direct.json"], cwd=project)
+    assert json.loads(answer.stdout)["prediction"] > 0

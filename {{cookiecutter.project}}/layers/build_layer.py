@@ -1,17 +1,20 @@
-"""Build one Lambda layer into <artifacts>/python. layers/Makefile runs it for every layer:
+"""Build one Lambda layer into <artifacts>/python, or the function into <artifacts>. layers/Makefile runs it:
 
-    python3 layers/build_layer.py --python-version 3.13 --architecture x86_64 pandas  <artifacts>
-    python3 layers/build_layer.py --python-version 3.13 --architecture x86_64 sklearn <artifacts>
-    python3 layers/build_layer.py --python-version 3.13 --architecture x86_64 model   <artifacts>
+    python3 layers/build_layer.py --python-version 3.13 --architecture x86_64 pandas   <artifacts>
+    python3 layers/build_layer.py --python-version 3.13 --architecture x86_64 sklearn  <artifacts>
+    python3 layers/build_layer.py --python-version 3.13 --architecture x86_64 model    <artifacts>
+    python3 layers/build_layer.py --python-version 3.13 --architecture x86_64 function <artifacts>
 
 A package layer installs exactly the pins in layers/<layer>/requirements.txt as Lambda wheels (any host can build
-for any target), checks that every dependency is pinned in some layer and that no package is in two layers, removes
+for any target), checks that every dependency is pinned somewhere and that no package is pinned twice, removes
 what cannot be imported at run time, compiles .pyc with the runtime's own Python, and reports its size.
 The model layer trains the model when needed and ships it as the package `trained_model`.
+The function is src/predict's code plus the pins of src/predict/requirements.txt, built the same way.
 Standard library only: it runs with the host's python3 and inside SAM's build container.
 """
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -25,6 +28,7 @@ from size_report import LAMBDA_UNZIPPED_LIMIT, describe, tree_size
 
 LAYERS_DIR = Path("layers")
 MODEL_DIR = Path("model")
+FUNCTION_DIR = Path("src/predict")
 MODEL_PACKAGE = "trained_model"
 # Lambda's python3.12+ runtimes run on Amazon Linux 2023 (glibc 2.34): any manylinux wheel up to that fits.
 MANYLINUX_GLIBC_MINORS = range(17, 35)
@@ -61,16 +65,25 @@ def normalise(name: str) -> str:
     return name.strip().lower().replace("_", "-").replace(".", "-")
 
 
+def requirement_files() -> dict[str, Path]:
+    """The pins of each package layer (layers/<layer>/requirements.txt) and of the function."""
+    files = {path.parent.name: path for path in sorted(LAYERS_DIR.glob("*/requirements.txt"))}
+    return {**files, "function": FUNCTION_DIR / "requirements.txt"}
+
+
 def all_pins() -> dict[str, dict[str, str]]:
-    """Every package layer's pins; fails if a package is pinned in two layers."""
-    pins = {path.parent.name: read_pins(path) for path in sorted(LAYERS_DIR.glob("*/requirements.txt"))}
+    """Every package layer's and the function's pins; fails if a package is pinned twice."""
+    files = requirement_files()
+    pins = {target: read_pins(path) for target, path in files.items() if path.is_file()}
     owners: dict[str, str] = {}
-    for layer, layer_pins in pins.items():
-        for name in layer_pins:
+    for target, target_pins in pins.items():
+        for name in target_pins:
             if name in owners:
-                raise BuildError(f"{name} is pinned in both layers/{owners[name]} and layers/{layer}: "
-                                 "keep it in one layer only (Lambda would load two copies)")
-            owners[name] = layer
+                raise BuildError(
+                    f"{name} is pinned in both {files[owners[name]]} and {files[target]}: "
+                    "keep it in one place only (Lambda would load two copies)"
+                )
+            owners[name] = target
     return pins
 
 
@@ -80,10 +93,17 @@ def check_dependencies(site: Path, pins: dict[str, dict[str, str]], python_versi
     from pip._vendor.packaging.requirements import Requirement
 
     pinned = {name: version for layer_pins in pins.values() for name, version in layer_pins.items()}
-    environment = {"python_version": python_version, "python_full_version": f"{python_version}.0",
-                   "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix",
-                   "platform_machine": WHEEL_ARCH[architecture], "implementation_name": "cpython",
-                   "platform_python_implementation": "CPython", "extra": ""}
+    environment = {
+        "python_version": python_version,
+        "python_full_version": f"{python_version}.0",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "os_name": "posix",
+        "platform_machine": WHEEL_ARCH[architecture],
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "extra": "",
+    }
     problems = []
     for dist in distributions(path=[str(site)]):
         for line in dist.requires or []:
@@ -96,16 +116,34 @@ def check_dependencies(site: Path, pins: dict[str, dict[str, str]], python_versi
             elif not requirement.specifier.contains(pinned[name], prereleases=True):
                 problems.append(f"{dist.name} {dist.version} needs {requirement}, but {name}=={pinned[name]} is pinned")
     if problems:
-        raise BuildError("missing or conflicting dependencies; fix layers/*/requirements.txt:\n  "
-                         + "\n  ".join(problems))
+        raise BuildError(
+            "missing or conflicting dependencies; fix layers/*/requirements.txt:\n  " + "\n  ".join(problems)
+        )
 
 
-def install_packages(layer: str, site: Path, python_version: str, architecture: str) -> None:
+def install_packages(requirements: Path, site: Path, python_version: str, architecture: str) -> None:
     arch = WHEEL_ARCH[architecture]
     platforms = [f"--platform=manylinux_2_{minor}_{arch}" for minor in MANYLINUX_GLIBC_MINORS]
-    run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-         "--no-compile", "--only-binary=:all:", "--implementation=cp", f"--python-version={python_version}",
-         *platforms, "--target", site, "--requirement", LAYERS_DIR / layer / "requirements.txt"])
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-compile",
+            "--only-binary=:all:",
+            "--implementation=cp",
+            f"--python-version={python_version}",
+            *platforms,
+            "--target",
+            site,
+            "--requirement",
+            requirements,
+        ]
+    )
 
 
 def slim(site: Path) -> dict[str, int]:
@@ -122,43 +160,75 @@ def slim(site: Path) -> dict[str, int]:
     return removed
 
 
+@functools.cache
+def warn_no_runtime_python(python_version: str) -> None:
+    print(
+        f"WARNING: python{python_version} not found on PATH, so this ships without .pyc and every cold start "
+        f"compiles its modules (seconds slower). Install Python {python_version} or build with "
+        "`sam build --use-container`.",
+        flush=True,
+    )
+
+
+@functools.cache
 def runtime_python(python_version: str) -> str | None:
-    """The runtime's own Python (pythonX.Y on PATH), or None; in SAM's build container it is always there."""
-    return shutil.which(f"python{python_version}")
+    """The runtime's own Python: the first pythonX.Y on PATH that runs (a pyenv shim of a Python that is not
+    selected does not), or None. In SAM's build container it is always there."""
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(folder) / f"python{python_version}"
+        if candidate.is_file() and subprocess.run([candidate, "-c", ""], capture_output=True).returncode == 0:
+            return str(candidate)
+    return None
 
 
-def compile_pyc(site: Path, python_version: str) -> None:
-    """Replace every .py with a .pyc made by the runtime's Python. Lambda's /opt is read-only, so modules shipped
-    without .pyc are compiled again at every cold start; the .py beside them would only add size (~36 MB here;
-    tracebacks in library code then show file and line, not the source text). unchecked-hash: the .pyc is used
-    as is, whatever the file times become in the zip."""
+def compile_pyc(site: Path, python_version: str, keep_sources: bool = False) -> None:
+    """Compile .pyc with the runtime's Python and, unless keep_sources, replace each .py with its .pyc.
+    Lambda's /opt and /var/task are read-only, so modules shipped without .pyc are compiled again at every cold
+    start; library .py beside them would only add size (~36 MB here; tracebacks in library code then show file and
+    line, not the source text). Your own code keeps its source. unchecked-hash: the .pyc is used as is, whatever
+    the file times become in the zip."""
     python = runtime_python(python_version)
     if python is None:
-        print(f"WARNING: python{python_version} not found on PATH, so this layer ships without .pyc and every cold "
-              f"start compiles its modules (seconds slower). Install Python {python_version} or build with "
-              "`sam build --use-container`.", flush=True)
+        warn_no_runtime_python(python_version)
         return
-    run([python, "-m", "compileall", "-q", "-b", "-j", "0", "--invalidation-mode", "unchecked-hash", site],
-        stdout=subprocess.DEVNULL)
+    legacy = [] if keep_sources else ["-b"]  # -b: x.pyc beside x.py, which then goes
+    run(
+        [python, "-m", "compileall", "-q", *legacy, "-j", "0", "--invalidation-mode", "unchecked-hash", site],
+        stdout=subprocess.DEVNULL,
+    )
+    if keep_sources:
+        return
     replaced = [source for source in site.rglob("*.py") if source.with_suffix(".pyc").is_file()]
-    print(f"replaced {sum(source.stat().st_size for source in replaced) / 1e6:.1f} MB of .py with .pyc "
-          f"compiled by {python}", flush=True)
+    print(
+        f"replaced {sum(source.stat().st_size for source in replaced) / 1e6:.1f} MB of .py with .pyc "
+        f"compiled by {python}",
+        flush=True,
+    )
     for source in replaced:
         source.unlink()
 
 
-def build_package_layer(layer: str, artifacts: Path, python_version: str, architecture: str) -> Path:
+def build_packages(target: str, site: Path, python_version: str, architecture: str) -> None:
+    """Install the target's pins into site, check them, slim them and compile them."""
     pins = all_pins()
-    if layer not in pins:
-        raise BuildError(f"no layers/{layer}/requirements.txt")
-    site = artifacts / "python"
+    if target not in pins:
+        raise BuildError(f"no {requirement_files().get(target, f'layers/{target}/requirements.txt')}")
     if site.exists():
         shutil.rmtree(site)
-    install_packages(layer, site, python_version, architecture)
+    install_packages(requirement_files()[target], site, python_version, architecture)
+    shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts: nothing runs them on Lambda
     check_dependencies(site, pins, python_version, architecture)
     removed = slim(site)
     print("removed " + ", ".join(f"{kind} {size / 1e6:.1f} MB" for kind, size in removed.items()), flush=True)
-    return site
+    compile_pyc(site, python_version)
+
+
+def build_function(artifacts: Path, python_version: str, architecture: str) -> None:
+    """The function's packages (sourceless, like the layers), then its own code, which keeps its source."""
+    build_packages("function", artifacts, python_version, architecture)
+    for source in FUNCTION_DIR.glob("*.py"):
+        shutil.copy2(source, artifacts / source.name)
+    compile_pyc(artifacts, python_version, keep_sources=True)
 
 
 def model_needs_training(artifacts_dir: Path) -> bool:
@@ -184,8 +254,20 @@ def train(out_dir: Path, python_version: str) -> None:
     requirements = sorted(LAYERS_DIR.glob("*/requirements.txt"))
     with tempfile.TemporaryDirectory() as packages:
         print(f"training the model with {python} and the layers' pins", flush=True)
-        run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--only-binary=:all:",
-             "--target", packages, *[arg for path in requirements for arg in ("--requirement", path)]])
+        run(
+            [
+                python,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--only-binary=:all:",
+                "--target",
+                packages,
+                *[arg for path in requirements for arg in ("--requirement", path)],
+            ]
+        )
         run([python, MODEL_DIR / "train.py", "--out", out_dir], env={**os.environ, "PYTHONPATH": packages})
 
 
@@ -211,22 +293,23 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--python-version", required=True, help="the Lambda runtime's Python, e.g. 3.13")
     parser.add_argument("--architecture", required=True, choices=sorted(WHEEL_ARCH))
-    parser.add_argument("layer", help="pandas, sklearn (a folder in layers/ with requirements.txt) or model")
-    parser.add_argument("artifacts", type=Path, help="where sam build wants the layer (ARTIFACTS_DIR)")
+    parser.add_argument("target", help="pandas, sklearn (a folder in layers/ with requirements.txt), model or function")
+    parser.add_argument("artifacts", type=Path, help="where sam build wants it (ARTIFACTS_DIR)")
     args = parser.parse_args(argv)
+    name = "the function" if args.target == "function" else f"the {args.target} layer"
     try:
-        if args.layer == "model":
-            site = build_model_layer(args.artifacts, args.python_version)
+        if args.target == "model":
+            compile_pyc(build_model_layer(args.artifacts, args.python_version), args.python_version)
+        elif args.target == "function":
+            build_function(args.artifacts, args.python_version, args.architecture)
         else:
-            site = build_package_layer(args.layer, args.artifacts, args.python_version, args.architecture)
-        compile_pyc(site, args.python_version)
+            build_packages(args.target, args.artifacts / "python", args.python_version, args.architecture)
     except BuildError as error:
-        print(f"error: building the {args.layer} layer: {error}", file=sys.stderr)
+        print(f"error: building {name}: {error}", file=sys.stderr)
         return 1
-    print(describe(f"{args.layer} layer", args.artifacts), flush=True)
+    print(describe(name, args.artifacts), flush=True)
     if tree_size(args.artifacts) > LAMBDA_UNZIPPED_LIMIT:
-        print(f"error: the {args.layer} layer alone is over Lambda's {LAMBDA_UNZIPPED_LIMIT:,}-byte limit",
-              file=sys.stderr)
+        print(f"error: {name} alone is over Lambda's {LAMBDA_UNZIPPED_LIMIT:,}-byte limit", file=sys.stderr)
         return 1
     return 0
 

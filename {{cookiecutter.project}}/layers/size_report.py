@@ -42,8 +42,10 @@ def report(build_dir: Path) -> int:
     for resource in resources:
         print(describe(resource.name, resource))
     total = sum(tree_size(resource) for resource in resources)
-    print(f"{'function + layers':<20} {mb(total)}  {total / LAMBDA_UNZIPPED_LIMIT:6.1%} "
-          f"of Lambda's {LAMBDA_UNZIPPED_LIMIT:,}-byte unzipped limit")
+    print(
+        f"{'function + layers':<20} {mb(total)}  {total / LAMBDA_UNZIPPED_LIMIT:6.1%} "
+        f"of Lambda's {LAMBDA_UNZIPPED_LIMIT:,}-byte unzipped limit"
+    )
     return total
 
 
@@ -54,8 +56,11 @@ def main(argv: list[str]) -> int:
         return 1
     total = report(build_dir)
     if total > LAMBDA_UNZIPPED_LIMIT:
-        print(f"error: function + layers are {total:,} bytes, over Lambda's limit of {LAMBDA_UNZIPPED_LIMIT:,} "
-              f"by {total - LAMBDA_UNZIPPED_LIMIT:,}: Lambda would refuse to deploy this", file=sys.stderr)
+        print(
+            f"error: function + layers are {total:,} bytes, over Lambda's limit of {LAMBDA_UNZIPPED_LIMIT:,} "
+            f"by {total - LAMBDA_UNZIPPED_LIMIT:,}: Lambda would refuse to deploy this",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -75,8 +75,15 @@ def _write_model(pipeline, path: Path, model_format: str) -> list[str]:
     return []
 
 
-def save_model(pipeline, sample: pd.DataFrame, out_dir, model_format: str = "joblib", metrics=None,
-               name: str = "model", trained_by: str | None = None) -> dict:
+def save_model(
+    pipeline,
+    sample: pd.DataFrame,
+    out_dir,
+    model_format: str = "joblib",
+    metrics=None,
+    name: str = "model",
+    trained_by: str | None = None,
+) -> dict:
     """Write <out_dir>/model.<format> and <out_dir>/model_meta.json for a pipeline fitted on a DataFrame.
 
     sample: rows of the training data (the input columns), used to tell numeric from categorical features.

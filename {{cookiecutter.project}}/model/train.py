@@ -31,8 +31,21 @@ TARGET = "Price"
 FEATURES = ["Property Type", "Old/New", "Duration"]
 # HM Land Registry's own files have no header; these are their 16 columns, named as in Kaggle's file where shared.
 LAND_REGISTRY_COLUMNS = [
-    "Transaction unique identifier", "Price", "Date of Transfer", "Postcode", "Property Type", "Old/New",
-    "Duration", "PAON", "SAON", "Street", "Locality", "Town/City", "District", "County", "PPDCategory Type",
+    "Transaction unique identifier",
+    "Price",
+    "Date of Transfer",
+    "Postcode",
+    "Property Type",
+    "Old/New",
+    "Duration",
+    "PAON",
+    "SAON",
+    "Street",
+    "Locality",
+    "Town/City",
+    "District",
+    "County",
+    "PPDCategory Type",
     "Record Status - monthly file only",
 ]
 
@@ -103,8 +116,10 @@ def main(argv=None) -> int:
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"trained on {meta['metrics']['rows_train']} rows: MAE {meta['metrics']['mae']:,.0f}, "
-          f"R² {meta['metrics']['r2']}; wrote {args.out / meta['model_file']} and model_meta.json")
+    print(
+        f"trained on {meta['metrics']['rows_train']} rows: MAE {meta['metrics']['mae']:,.0f}, "
+        f"R² {meta['metrics']['r2']}; wrote {args.out / meta['model_file']} and model_meta.json"
+    )
     return 0
 
 

@@ -27,12 +27,16 @@ def train(out_dir: Path, model_format: str) -> dict:
     iris = load_iris(as_frame=True)
     features = iris.frame[iris.feature_names]
     species = iris.target.map(dict(enumerate(iris.target_names)))  # labels, not numbers, in the answers
-    x_train, x_test, y_train, y_test = train_test_split(features, species, test_size=0.25, random_state=0,
-                                                        stratify=species)
+    x_train, x_test, y_train, y_test = train_test_split(
+        features, species, test_size=0.25, random_state=0, stratify=species
+    )
     pipeline = Pipeline([("scale", StandardScaler()), ("classify", LogisticRegression(max_iter=1000))])
     pipeline.fit(x_train, y_train)
-    metrics = {"rows_train": len(x_train), "rows_test": len(x_test),
-               "accuracy": round(float(pipeline.score(x_test, y_test)), 4)}
+    metrics = {
+        "rows_train": len(x_train),
+        "rows_test": len(x_test),
+        "accuracy": round(float(pipeline.score(x_test, y_test)), 4),
+    }
     return save_model(pipeline, x_train, out_dir, model_format, metrics, name="iris-species")
 
 
@@ -42,8 +46,10 @@ def main(argv=None) -> None:
     parser.add_argument("--format", choices=MODEL_FORMATS, default=DEFAULT_FORMAT, help="model file format")
     args = parser.parse_args(argv)
     meta = train(args.out, args.format)
-    print(f"trained on {meta['metrics']['rows_train']} rows: accuracy {meta['metrics']['accuracy']}; "
-          f"wrote {args.out / meta['model_file']} and model_meta.json")
+    print(
+        f"trained on {meta['metrics']['rows_train']} rows: accuracy {meta['metrics']['accuracy']}; "
+        f"wrote {args.out / meta['model_file']} and model_meta.json"
+    )
 
 
 if __name__ == "__main__":

@@ -17,8 +17,17 @@ SEED = 20240101
 OUT = Path(__file__).with_name("price_paid_records.csv")
 
 HEADER = [
-    "Transaction unique identifier", "Price", "Date of Transfer", "Property Type", "Old/New", "Duration",
-    "Town/City", "District", "County", "PPDCategory Type", "Record Status - monthly file only",
+    "Transaction unique identifier",
+    "Price",
+    "Date of Transfer",
+    "Property Type",
+    "Old/New",
+    "Duration",
+    "Town/City",
+    "District",
+    "County",
+    "PPDCategory Type",
+    "Record Status - monthly file only",
 ]
 # Median price by property type: Detached, Semi-detached, Terraced, Flat, Other.
 BASE_PRICE = {"D": 290_000, "S": 185_000, "T": 160_000, "F": 150_000, "O": 240_000}
@@ -51,7 +60,11 @@ def make_row(rng: random.Random) -> list[str]:
         property_type,
         "Y" if is_new else "N",
         "L" if leasehold else "F",
-        town, district, county, "A", "A",
+        town,
+        district,
+        county,
+        "A",
+        "A",
     ]
 
 
