@@ -1,0 +1,235 @@
+"""`sam deploy --guided` end to end on MiniStack, the local AWS emulator: no AWS account, no Docker.
+
+For each API choice: generate, `sam build` (no Docker), `sam deploy --guided` with every prompt answered by
+a script (tests/ministack.py), the answers saved in samconfig.toml, a plain `sam deploy` that asks nothing
+but to confirm the changeset, the tutorial request through the deployed stack gives the local prediction, a
+bad request gets a 4xx with its reason, the generated project's own tests/deployed pass against the stack,
+and `sam delete --no-prompts` removes it.
+
+How each choice is called once deployed:
+- rest, function-url: over HTTP, at the URL in the stack's outputs (rewritten to MiniStack's path form).
+- http: through the Lambda API (`sam remote invoke` with the HTTP API event of events/). MiniStack ignores
+  the OpenAPI Body of AWS::ApiGatewayV2::Api, which is how SAM's AWS::Serverless::HttpApi defines its routes,
+  so the stack deploys but every request gets 404; the template is not bent to the emulator.
+"""
+
+import json
+import os
+import shlex
+import subprocess
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import BIN, generate, run, runtime_python, sam_build, sam_env
+from ministack import DeployRun, MiniStack, UnknownPrompt, guided_deploy, local_url, plain_deploy
+
+from tools.runtime_python import python_bin_dir
+
+pytestmark = pytest.mark.deploy
+
+PYTHON = "3.13"  # the default runtime: MiniStack runs functions with its own Python, so it is this version
+REGION = "us-east-1"
+OVER_HTTP = {"rest": True, "function-url": True, "http": False}  # False: through the Lambda API (see above)
+API_EVENTS = {"http": "http-api", "rest": "rest-api", "function-url": "function-url"}
+TUTORIAL_REQUEST = {"Property Type": "S", "Old/New": "Y", "Duration": "L"}
+BAD_REQUEST = {"Property Type": "S", "Old/New": "Y"}  # Duration missing
+
+
+class Timings:
+    """Collects each choice's timings and prints them at the end of pytest's report."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if self.lines:
+            terminalreporter.section("deploy timings on MiniStack")
+            for line in self.lines:
+                terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="module")
+def timings(request) -> Timings:
+    plugin = Timings()
+    request.config.pluginmanager.register(plugin, "deploy-timings")
+    return plugin
+
+
+@pytest.fixture(scope="module")
+def ministack():
+    if python_bin_dir(PYTHON) is None:
+        pytest.skip(f"no Python {PYTHON} here (pyenv or PATH): MiniStack runs the function with its own "
+                    f"interpreter, which must be the runtime's version")
+    with MiniStack(PYTHON) as running:
+        yield running
+
+
+@dataclass
+class Stack:
+    api: str
+    project: Path
+    name: str
+    env: dict[str, str]
+    local_prediction: float
+    predict_url: str = ""  # on MiniStack; "" when proven through the Lambda API
+    guided: DeployRun | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def sam(self, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+        """sam in the project, against MiniStack, with standard input closed: any prompt fails."""
+        return subprocess.run([str(BIN / "sam"), *args], cwd=self.project, env=self.env, capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def outputs(self) -> dict[str, str]:
+        listed = self.sam("list", "stack-outputs", "--stack-name", self.name, "--output", "json")
+        assert listed.returncode == 0, listed.stderr
+        return {output["OutputKey"]: output["OutputValue"] for output in json.loads(listed.stdout)}
+
+    def post(self, record: dict) -> tuple[int, dict]:
+        """POST a record to the deployed API, or send the API's event through the Lambda API (http): the HTTP
+        status and the JSON answer."""
+        if self.predict_url:
+            request = urllib.request.Request(self.predict_url, data=json.dumps(record).encode(),
+                                             method="POST", headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=120) as response:
+                    return response.status, json.loads(response.read())
+            except urllib.error.HTTPError as error:
+                return error.code, json.loads(error.read() or b"null")
+        event = json.loads((self.project / "events" / f"{API_EVENTS[self.api]}-predict.json").read_text())
+        event["body"] = json.dumps(record)
+        invoked = self.sam("remote", "invoke", "PredictFunction", "--stack-name", self.name,
+                           "--event", json.dumps(event), "--output", "json")
+        assert invoked.returncode == 0, invoked.stderr
+        response = json.loads(invoked.stdout)
+        payload = json.loads(response["Payload"])
+        assert "FunctionError" not in response, payload
+        return payload["statusCode"], json.loads(payload["body"])
+
+
+@pytest.fixture(scope="module", params=list(OVER_HTTP))
+def stack(request, ministack, timings, tmp_path_factory) -> Stack:
+    """One API choice generated, built without Docker, and deployed to MiniStack with `sam deploy --guided`;
+    deleted with `sam delete --no-prompts` after its tests."""
+    api = request.param
+    project = generate(tmp_path_factory.mktemp(f"deploy-{api}"), api=api)
+    started = time.monotonic()
+    sam_build(project, PYTHON)
+    build_seconds = time.monotonic() - started
+    # The handler's answer is the last line (its JSON log lines come before it, on stdout as on Lambda).
+    local = run([runtime_python(PYTHON), "scripts/invoke_built.py", "events/direct.json"], cwd=project)
+    deployed = Stack(api=api, project=project, name=f"deploy-test-{api}", env=ministack.env(sam_env(PYTHON)),
+                     local_prediction=json.loads(local.stdout.splitlines()[-1])["prediction"])
+    deployed.timings["build"] = build_seconds
+    deployed.guided = guided_deploy(project, deployed.name, deployed.env, region=REGION, sam=str(BIN / "sam"))
+    deployed.timings["guided deploy"] = deployed.guided.seconds
+    assert deployed.guided.exitstatus == 0, f"sam deploy --guided failed:\n{deployed.guided.text[-4000:]}"
+    if OVER_HTTP[api]:
+        url = local_url(deployed.outputs()["PredictUrl"], ministack.endpoint)  # a Function URL is the base
+        deployed.predict_url = url if url.endswith("/predict") else url.rstrip("/") + "/predict"
+    yield deployed
+    started = time.monotonic()
+    deleted = deployed.sam("delete", "--no-prompts")
+    deployed.timings["delete"] = time.monotonic() - started
+    timings.lines.append(f"{api} (proven {'over HTTP' if OVER_HTTP[api] else 'through the Lambda API'}): " +
+                         ", ".join(f"{step} {seconds:.2f} s" for step, seconds in deployed.timings.items()))
+    assert deleted.returncode == 0, f"sam delete failed:\n{deleted.stdout}\n{deleted.stderr}"
+    gone = deployed.sam("list", "stack-outputs", "--stack-name", deployed.name)
+    assert gone.returncode != 0, f"{deployed.name} is still there after sam delete:\n{gone.stdout}"
+
+
+def template_parameters(project: Path) -> set[str]:
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)  # !Ref, !Sub...: not needed here
+    return set(yaml.load((project / "template.yaml").read_text(), Loader=Loader).get("Parameters") or {})
+
+
+def test_guided_deploy_answers_every_prompt(stack):
+    questions = [question for question, _, _ in stack.guided.answers]
+    assert questions[:2] == ["Stack Name", "AWS Region"], questions
+    assert set(stack.guided.parameters) == template_parameters(stack.project), "a parameter was not asked"
+    for question in ("Confirm changes before deploy", "Allow SAM CLI IAM role creation", "Disable rollback",
+                     "Save arguments to configuration file", "SAM configuration file",
+                     "SAM configuration environment", "Deploy this changeset?"):
+        assert question in questions, f"{question!r} was not asked: {questions}"
+    assert f"Successfully created/updated stack - {stack.name} in {REGION}" in stack.guided.text
+
+
+def test_answers_are_saved_in_samconfig(stack):
+    config = tomllib.loads((stack.project / "samconfig.toml").read_text())["default"]
+    saved = {**config.get("global", {}).get("parameters", {}), **config["deploy"]["parameters"]}
+    assert saved["stack_name"] == stack.name
+    assert saved["region"] == REGION
+    assert "CAPABILITY_IAM" in saved["capabilities"]
+    assert saved["confirm_changeset"] is True
+    overrides = dict(item.split("=", 1) for item in shlex.split(saved["parameter_overrides"]))
+    assert overrides == stack.guided.parameters  # every parameter, at the default it was offered
+
+
+def test_plain_sam_deploy_asks_nothing_but_the_changeset(stack):
+    # `sam deploy` as the README says, after the guided one: samconfig.toml answers everything; the only
+    # question is "Deploy this changeset?" (confirm_changeset = true), when there is a change (always for
+    # rest: AlwaysDeploy). The flag: with no change at all, sam deploy exits 1 ("No changes to deploy").
+    deployed = plain_deploy(stack.project, stack.env, "--no-fail-on-empty-changeset", sam=str(BIN / "sam"))
+    stack.timings["plain deploy"] = deployed.seconds
+    assert deployed.exitstatus == 0, f"sam deploy failed:\n{deployed.text[-4000:]}"
+    assert f"Stack name                   : {stack.name}" in deployed.text
+    done = (f"Successfully created/updated stack - {stack.name} in {REGION}",
+            f"No changes to deploy. Stack {stack.name} is up to date")
+    assert any(line in deployed.text for line in done), deployed.text[-2000:]
+
+
+def test_deployed_prediction_is_the_local_one(stack):
+    started = time.monotonic()
+    status, answer = stack.post(TUTORIAL_REQUEST)
+    stack.timings["first request"] = time.monotonic() - started
+    assert status == 200, (status, answer)
+    assert answer["prediction"] == pytest.approx(stack.local_prediction, rel=1e-9), stack.local_prediction
+    started = time.monotonic()
+    status, again = stack.post(TUTORIAL_REQUEST)
+    stack.timings["warm request"] = time.monotonic() - started
+    assert (status, again) == (200, answer)
+
+
+def test_bad_request_is_a_4xx_with_its_reason(stack):
+    status, answer = stack.post(BAD_REQUEST)
+    assert 400 <= status < 500, (status, answer)
+    assert "Duration" in answer["error"], answer
+
+
+def test_generated_deployed_tests_pass_against_the_stack(stack, project_venv):
+    command = [project_venv / "bin" / "python", "-m", "pytest", "tests/deployed", "-p", "no:cacheprovider"]
+    if not OVER_HTTP[stack.api]:
+        command += ["-k", "not over_http"]  # MiniStack serves no HttpApi route (see the module's docstring)
+    result = run(command, cwd=stack.project, env={**stack.env, "STACK_NAME": stack.name})
+    assert "skipped" not in result.stdout.strip().splitlines()[-1], result.stdout
+
+
+# A stand-in for sam: asks for the stack name, then one question the driver does not know.
+FAKE_SAM = """#!/bin/sh
+printf '\\t\\033[1mStack Name\\033[0m [sam-app]: '; read answer
+printf '%s' "$QUESTION"; read answer
+"""
+
+
+@pytest.mark.parametrize("question", [
+    "\t\x1b[1mCreate managed ECR repositories for all functions?\x1b[0m [Y/n]: ",  # a guided question
+    "Enter MFA code for arn:aws:iam::123456789012:mfa/someone: ",  # any other question, however it is printed
+], ids=["guided-question", "other-question"])
+def test_the_driver_fails_loudly_on_a_prompt_it_does_not_know(tmp_path, question):
+    fake_sam = tmp_path / "sam"
+    fake_sam.write_text(FAKE_SAM)
+    fake_sam.chmod(0o755)
+    started = time.monotonic()
+    with pytest.raises(UnknownPrompt, match=r"Create managed ECR|Enter MFA code"):
+        guided_deploy(tmp_path, "a-stack", {**os.environ, "QUESTION": question}, sam=str(fake_sam),
+                      quiet_limit=1)
+    assert time.monotonic() - started < 30  # not the 900 s a hang would take
