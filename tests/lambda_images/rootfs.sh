@@ -1,7 +1,8 @@
 #!/bin/bash
 # A Debian trixie root filesystem with Python 3.13 (the default Lambda runtime) and make, debootstrapped into $1.
 set -euo pipefail
-out=$1
+mkdir -p "$(dirname "$1")"
+out=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")  # debootstrap changes directory: use an absolute path
 # The machine's own Debian mirror, as apt knows it (either sources format); never a hard-coded host.
 mirror() { apt-get indextargets --format '$(LABEL) $(REPO_URI)' 'Created-By: Packages' | awk '$1 == "Debian" {print $2; exit}'; }
 url=$(mirror)
