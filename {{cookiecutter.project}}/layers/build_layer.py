@@ -112,12 +112,13 @@ def check_dependencies(site: Path, pins: dict[str, dict[str, str]], python_versi
                 continue
             name = normalise(requirement.name)
             if name not in pinned:
-                problems.append(f"{dist.name} {dist.version} needs {requirement}, which no layer pins")
+                problems.append(f"{dist.name} {dist.version} needs {requirement}, which nothing pins")
             elif not requirement.specifier.contains(pinned[name], prereleases=True):
                 problems.append(f"{dist.name} {dist.version} needs {requirement}, but {name}=={pinned[name]} is pinned")
     if problems:
         raise BuildError(
-            "missing or conflicting dependencies; fix layers/*/requirements.txt:\n  " + "\n  ".join(problems)
+            "missing or conflicting dependencies; fix layers/*/requirements.txt or src/predict/requirements.txt:\n  "
+            + "\n  ".join(problems)
         )
 
 
