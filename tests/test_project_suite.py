@@ -8,7 +8,7 @@ from conftest import generate, run
 from test_render import CHOICES
 
 
-@pytest.mark.parametrize(("api", "model_format"), itertools.product(CHOICES["api"], CHOICES["model_format"]))
+@pytest.mark.parametrize(("api", "model_format"), list(itertools.product(CHOICES["api"], CHOICES["model_format"])))
 def test_generated_project_suite_passes(tmp_path, project_venv, api, model_format):
     project = generate(tmp_path, api=api, model_format=model_format)
     result = run([project_venv / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project)
