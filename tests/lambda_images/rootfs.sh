@@ -8,7 +8,9 @@ mirror() { apt-get indextargets --format '$(LABEL) $(REPO_URI)' 'Created-By: Pac
 url=$(mirror)
 [ -n "$url" ] || { apt-get update -qq; url=$(mirror); }
 rm -rf "$out.tmp"
-debootstrap --variant=minbase --include=python3.13,python3-pip,ca-certificates,make trixie "$out.tmp" "$url"
+# debootstrap's hundreds of progress lines go to a log, shown only when it fails.
+debootstrap --variant=minbase --include=python3.13,python3-pip,ca-certificates,make trixie "$out.tmp" "$url" \
+  >"$out.log" 2>&1 || { tail -30 "$out.log" >&2; exit 1; }
 rm -rf "$out.tmp"/var/cache/apt/archives/*.deb "$out.tmp"/var/lib/apt/lists/*
 echo "trixie from $url on $(date -u +%FT%TZ)" >"$out.tmp/.done"   # also an input of the images' hash
 rm -rf "$out" && mv "$out.tmp" "$out"
