@@ -249,26 +249,20 @@ def model_needs_training(artifacts_dir: Path) -> bool:
     return any(path.stat().st_mtime > built for path in inputs)
 
 
+def pip_install_for(python: str, target: Path | str, *args) -> None:
+    """pip install wheels for `python` itself (this machine, not Lambda) into target: the training environment,
+    and the benchmark's baselines."""
+    command = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--only-binary=:all:"]
+    run([*command, "--target", target, *args])
+
+
 def train(out_dir: Path, python_version: str) -> None:
     """Run model/train.py with exactly the layers' pins, installed for the runtime's Python when there is one."""
     python = runtime_python(python_version) or sys.executable
     requirements = sorted(LAYERS_DIR.glob("*/requirements.txt"))
     with tempfile.TemporaryDirectory() as packages:
         print(f"training the model with {python} and the layers' pins", flush=True)
-        run(
-            [
-                python,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--only-binary=:all:",
-                "--target",
-                packages,
-                *[arg for path in requirements for arg in ("--requirement", path)],
-            ]
-        )
+        pip_install_for(python, packages, *[arg for path in requirements for arg in ("--requirement", path)])
         run([python, MODEL_DIR / "train.py", "--out", out_dir], env={**os.environ, "PYTHONPATH": packages})
 
 

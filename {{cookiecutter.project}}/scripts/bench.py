@@ -28,6 +28,7 @@ from pathlib import Path
 from invoke_built import CONTEXT, RUNNER
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers"))
+from build_layer import BuildError, pip_install_for  # noqa: E402
 from size_report import LAMBDA_UNZIPPED_LIMIT, tree_size  # noqa: E402
 
 BUILD_DIR = Path(".aws-sam/build")
@@ -136,21 +137,10 @@ def make_baselines(python: str, work: Path, model_file: Path) -> tuple[Path, Pat
     with_pyc, without_pyc = work / "tutorial-with-pyc", work / "tutorial-without-pyc"
     constraints = [arg for pins in LAYER_PINS for arg in ("--constraint", pins)]
     packages = ["pandas", "scikit-learn", "joblib", *(["skops"] if model_file.suffix == ".skops" else [])]
-    timed(
-        [
-            python,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--only-binary=:all:",
-            "--target",
-            with_pyc,
-            *packages,
-            *constraints,
-        ]
-    )
+    try:
+        pip_install_for(python, with_pyc, *packages, *constraints)
+    except BuildError as error:
+        raise SystemExit(f"error: installing the tutorial's recipe: {error}") from None
     shutil.copytree(with_pyc, without_pyc, ignore=shutil.ignore_patterns("__pycache__"))
     return with_pyc, without_pyc
 
