@@ -84,7 +84,8 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on now (tests/test_docker.py uses it too)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -123,7 +124,7 @@ class MiniStack:
 
     def start(self, timeout: float = 60) -> Self:
         if self.port is None:
-            self.port = _free_port()
+            self.port = free_port()
         elif not _port_is_free(self.port):
             raise MiniStackError(f"port {self.port} on 127.0.0.1 is taken (another MiniStack or LocalStack?)")
         ministack = venv(self.python_version) / "bin" / "ministack"

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import BIN, generate, run, runtime_python, sam_build, sam_env
 from docker_engine import IMAGES, docker_ready
+from ministack import free_port
 
 pytestmark = pytest.mark.docker
 
@@ -108,12 +108,6 @@ def status_of(answer: object) -> int | None:
                     if isinstance(holder.get(key), int):
                         return holder[key]
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def http(method: str, url: str, body: bytes | None = None, timeout: float = 60) -> tuple[int, str, str]:

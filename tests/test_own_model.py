@@ -49,7 +49,8 @@ def test_the_build_did_not_retrain_over_the_exported_model(classifier_project):
 
 
 def test_model_from_another_scikit_learn_is_refused_at_init(classifier_project, tmp_path):
-    meta_file = classifier_project / ".aws-sam" / "build" / "ModelLayer" / "python" / "trained_model" / "model_meta.json"
+    model_package = classifier_project / ".aws-sam" / "build" / "ModelLayer" / "python" / "trained_model"
+    meta_file = model_package / "model_meta.json"
     meta = json.loads(meta_file.read_text())
     meta_file.write_text(json.dumps({**meta, "versions": {**meta["versions"], "scikit-learn": "1.5.2"}}))
     try:
