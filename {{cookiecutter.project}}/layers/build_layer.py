@@ -211,12 +211,12 @@ def compile_pyc(site: Path, python_version: str, keep_sources: bool = False) -> 
 
 def build_packages(target: str, site: Path, python_version: str, architecture: str) -> None:
     """Install the target's pins into site, check them, slim them and compile them."""
-    pins = all_pins()
+    pins, requirements = all_pins(), requirement_files().get(target, LAYERS_DIR / target / "requirements.txt")
     if target not in pins:
-        raise BuildError(f"no {requirement_files().get(target, f'layers/{target}/requirements.txt')}")
+        raise BuildError(f"no {requirements}")
     if site.exists():
         shutil.rmtree(site)
-    install_packages(requirement_files()[target], site, python_version, architecture)
+    install_packages(requirements, site, python_version, architecture)
     shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts: nothing runs them on Lambda
     check_dependencies(site, pins, python_version, architecture)
     removed = slim(site)
