@@ -1,6 +1,7 @@
 """Remove the files the chosen options do not use, and nothing else."""
 
 import json
+import shutil
 from pathlib import Path
 
 values = json.loads(r"""{{ cookiecutter | tojson }}""")
@@ -11,3 +12,15 @@ for api, prefix in EVENT_PREFIXES.items():
     if prefix and api != values["api"]:
         for event in Path("events").glob(f"{prefix}*.json"):
             event.unlink()
+
+# The load test (make load) needs a URL.
+if values["api"] == "none":
+    Path("scripts/locustfile.py").unlink()
+
+# onnx serves the model with ONNX Runtime alone: pandas and scikit-learn only train it (model/requirements.txt).
+if values["model_format"] == "onnx":
+    shutil.rmtree("layers/pandas")
+    shutil.rmtree("layers/sklearn")
+else:
+    shutil.rmtree("layers/onnxruntime")
+    Path("model/requirements.txt").unlink()

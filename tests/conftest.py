@@ -57,6 +57,14 @@ def built_default_project(tmp_path_factory) -> Path:
     return project
 
 
+@pytest.fixture(scope="session")
+def built_onnx_project(tmp_path_factory) -> Path:
+    """The default project with model_format onnx, generated and built once (without Docker)."""
+    project = generate(tmp_path_factory.mktemp("onnx"), model_format="onnx")
+    sam_build(project)
+    return project
+
+
 def pytest_addoption(parser):
     parser.addoption("--fast", action="store_true",
                      help="render one combination per choice instead of every combination (CI renders all)")
@@ -65,10 +73,13 @@ def pytest_addoption(parser):
 @pytest.fixture(scope="session")
 def project_venv(tmp_path_factory) -> Path:
     """A venv of the runtime's Python made as the generated README says (requirements-dev.txt: the layers' pins and
-    the test tools), from a skops project so that it serves both model formats. Made once per session."""
-    project = generate(tmp_path_factory.mktemp("venv-source"), model_format="skops")
+    the test tools), from a skops and an onnx project together so that it serves every model format (their shared
+    pins are the same; test_render checks it). Made once per session."""
+    sources = tmp_path_factory.mktemp("venv-source")
+    requirements = [arg for model_format in ("skops", "onnx") for arg in
+                    ("-r", generate(sources / model_format, model_format=model_format) / "requirements-dev.txt")]
     venv = tmp_path_factory.mktemp("project-venv") / ".venv"
-    run([runtime_python("3.13"), "-m", "venv", venv], cwd=project)
-    run([venv / "bin" / "pip", "install", "--quiet", "--disable-pip-version-check", "-r", "requirements-dev.txt"],
-        cwd=project, timeout=1800)
+    run([runtime_python("3.13"), "-m", "venv", venv], cwd=sources)
+    run([venv / "bin" / "pip", "install", "--quiet", "--disable-pip-version-check", *requirements],
+        cwd=sources, timeout=1800)
     return venv

@@ -1,4 +1,5 @@
-"""`sam build` without Docker: three layers and the function, deduplicated, slimmed, compiled, and working."""
+"""`sam build` without Docker: the layers and the function, deduplicated, slimmed, compiled, and working (three
+layers for joblib and skops, two for onnx)."""
 
 import json
 import os
@@ -170,3 +171,56 @@ def test_plain_sam_build_works_without_the_runtimes_python(tmp_path):
     assert not list((project / ".aws-sam" / "build" / "SklearnLayer").rglob("*.pyc"))
     answer = run([runtime_python("3.13"), "scripts/invoke_built.py", "events/direct.json"], cwd=project)
     assert json.loads(answer.stdout)["prediction"] > 0
+
+
+# --- model_format onnx: ONNX Runtime and the model, no pandas or scikit-learn ---------------------------------------
+
+ONNX_LAYERS = ("OnnxRuntimeLayer", "ModelLayer")
+
+
+def test_onnx_project_builds_two_layers_without_pandas_or_scikit_learn(built_onnx_project):
+    build = built_onnx_project / ".aws-sam" / "build"
+    assert sorted(p.name for p in build.iterdir() if p.is_dir()) == sorted([*ONNX_LAYERS, "PredictFunction"])
+    runtime = build / "OnnxRuntimeLayer" / "python"
+    assert top_level(runtime) >= {"onnxruntime", "numpy", "numpy.libs"}
+    assert not top_level(runtime) & {"pandas", "sklearn", "scipy", "skl2onnx", "onnx", "joblib"}
+    # What the build removes from the wheel (build_layer.UNUSED_AT_RUN_TIME): the prediction below runs without it.
+    assert not list(runtime.glob("onnxruntime/capi/libonnxruntime.so*"))
+    assert not [name for name in ("tools", "transformers", "quantization") if (runtime / "onnxruntime" / name).exists()]
+    assert list(runtime.glob("onnxruntime/capi/onnxruntime_pybind11_state*.so"))
+    assert not list(runtime.rglob("*.py")) and list(runtime.rglob("*.pyc"))
+    model = build / "ModelLayer" / "python" / "trained_model"
+    assert sorted(p.name for p in model.iterdir() if p.is_file()) == ["__init__.pyc", "model.onnx", "model_meta.json"]
+
+
+def test_onnx_function_answers_every_direct_event_like_the_joblib_one_within_parity(
+    built_onnx_project, built_default_project
+):
+    """The same pipeline, served by ONNX Runtime from its two layers (loaded as Lambda loads them: nothing else on
+    sys.path), answers as the joblib project's scikit-learn does: within 1e-5, the same 4xx messages."""
+    python = runtime_python("3.13")
+    for event in sorted(p.name for p in (built_default_project / "events").glob("direct*.json")):
+        onnx = json.loads(run([python, "scripts/invoke_built.py", f"events/{event}"], cwd=built_onnx_project).stdout)
+        joblib = json.loads(run([python, "scripts/invoke_built.py", f"events/{event}"],
+                                cwd=built_default_project).stdout)
+        if "error" in joblib:
+            assert onnx == joblib, event
+        else:
+            assert onnx.keys() == joblib.keys(), event
+            got, expected = (answer.get("predictions") or [answer["prediction"]] for answer in (onnx, joblib))
+            assert got == pytest.approx(expected, rel=1e-5), event
+    meta = json.loads((built_onnx_project / "model" / "artifacts" / "model_meta.json").read_text())
+    assert meta["format"] == "onnx" and meta["parity"]["max_relative_error"] <= 1e-5
+
+
+def test_onnx_model_from_another_onnxruntime_is_refused_at_init(built_onnx_project, tmp_path):
+    build = tmp_path / "build"
+    shutil.copytree(built_onnx_project / ".aws-sam" / "build", build)
+    meta_file = build / "ModelLayer" / "python" / "trained_model" / "model_meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({**meta, "versions": {**meta["versions"], "onnxruntime": "1.20.0"}}))
+    result = subprocess.run([runtime_python("3.13"), "scripts/invoke_built.py", "events/direct.json", build],
+                            cwd=built_onnx_project, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert ("ModelRefused: the model was saved with onnxruntime 1.20.0 but this function has onnxruntime "
+            f"{meta['versions']['onnxruntime']}: retrain it with the layers' pins") in result.stderr

@@ -1,4 +1,5 @@
-"""Bring your own model: the iris classifier goes in through model/export.py and everything else keeps working."""
+"""Bring your own model: the iris classifier goes in through model/export.py and everything else keeps working, as a
+pickle (joblib) and converted for ONNX Runtime (onnx)."""
 
 import json
 import subprocess
@@ -19,10 +20,10 @@ def invoke(project, event: dict, tmp_path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
-@pytest.fixture(scope="module")
-def classifier_project(tmp_path_factory, project_venv):
+@pytest.fixture(scope="module", params=["joblib", "onnx"])
+def classifier_project(request, tmp_path_factory, project_venv):
     """A generated project whose model was replaced by the iris classifier, then built."""
-    project = generate(tmp_path_factory.mktemp("own-model"))
+    project = generate(tmp_path_factory.mktemp(f"own-model-{request.param}"), model_format=request.param)
     run([project_venv / "bin" / "python", "model/train_iris_classifier.py"], cwd=project)
     sam_build(project)
     return project
@@ -46,19 +47,23 @@ def test_numeric_feature_sent_as_text_is_a_400_naming_it(classifier_project, tmp
 def test_the_build_did_not_retrain_over_the_exported_model(classifier_project):
     meta = json.loads((classifier_project / "model" / "artifacts" / "model_meta.json").read_text())
     assert meta["name"] == "iris-species" and meta["task"] == "classification"
+    built = classifier_project / ".aws-sam" / "build" / "ModelLayer" / "python" / "trained_model"
+    assert (built / meta["model_file"]).read_bytes() == (classifier_project / "model" / "artifacts" /
+                                                          meta["model_file"]).read_bytes()
 
 
-def test_model_from_another_scikit_learn_is_refused_at_init(classifier_project, tmp_path):
+def test_model_from_another_library_version_is_refused_at_init(classifier_project, tmp_path):
     model_package = classifier_project / ".aws-sam" / "build" / "ModelLayer" / "python" / "trained_model"
     meta_file = model_package / "model_meta.json"
     meta = json.loads(meta_file.read_text())
-    meta_file.write_text(json.dumps({**meta, "versions": {**meta["versions"], "scikit-learn": "1.5.2"}}))
+    library = "onnxruntime" if meta["format"] == "onnx" else "scikit-learn"
+    meta_file.write_text(json.dumps({**meta, "versions": {**meta["versions"], library: "1.5.2"}}))
     try:
         result = invoke(classifier_project, IRIS, tmp_path)
     finally:
         meta_file.write_text(json.dumps(meta))
     assert result.returncode != 0
-    assert ("the model was trained with scikit-learn 1.5.2 but this function has scikit-learn 1.9.1: "
+    assert (f"the model was saved with {library} 1.5.2 but this function has {library} {meta['versions'][library]}: "
             "retrain it with the layers' pins") in result.stderr
 
 

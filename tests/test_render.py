@@ -35,8 +35,6 @@ COMMON_FILES = {
     "layers/Makefile",
     "layers/build_layer.py",
     "layers/size_report.py",
-    "layers/pandas/requirements.txt",
-    "layers/sklearn/requirements.txt",
     "model/export.py",
     "model/train.py",
     "model/train_iris_classifier.py",
@@ -45,6 +43,7 @@ COMMON_FILES = {
     "scripts/bench.py",
     "scripts/invoke_built.py",
     "src/predict/app.py",
+    "src/predict/model_formats.py",
     "src/predict/requirements.txt",
     "tests/deployed/test_stack.py",
     "tests/local/test_sam_local.py",
@@ -56,6 +55,12 @@ COMMON_FILES = {
 # The chosen API's sample events; the post-generation hook removes the other APIs'.
 API_EVENT_PREFIX = {"http": "http-api", "rest": "rest-api", "function-url": "function-url", "none": None}
 API_EVENTS = ("predict", "health", "bad-body")
+# The pins of each model format: its layers' (and, for onnx, what only training needs).
+FORMAT_FILES = {
+    "joblib": {"layers/pandas/requirements.txt", "layers/sklearn/requirements.txt"},
+    "skops": {"layers/pandas/requirements.txt", "layers/sklearn/requirements.txt"},
+    "onnx": {"layers/onnxruntime/requirements.txt", "model/requirements.txt"},
+}
 LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#")
 
 
@@ -81,7 +86,8 @@ def project_files(project):
 def test_file_tree(project, options):
     prefix = API_EVENT_PREFIX[options["api"]]
     api_events = {f"events/{prefix}-{name}.json" for name in API_EVENTS} if prefix else set()
-    assert project_files(project) == COMMON_FILES | api_events
+    load_test = {"scripts/locustfile.py"} if prefix else set()  # make load needs a URL
+    assert project_files(project) == COMMON_FILES | api_events | load_test | FORMAT_FILES[options["model_format"]]
 
 
 def test_no_leftover_jinja(project):
@@ -99,9 +105,33 @@ def test_answers_reach_the_project(project, options):
     makefile = (project / "layers" / "Makefile").read_text()
     assert f"PYTHON_VERSION := {options['python_runtime'].removeprefix('python')}" in makefile
     assert f"ARCHITECTURE := {options['architecture']}" in makefile
-    sklearn_pins = (project / "layers" / "sklearn" / "requirements.txt").read_text()
-    assert ("skops==" in sklearn_pins) == (options["model_format"] == "skops")
+    pinned = "".join(path.read_text() for path in project.glob("*/*/requirements.txt"))
+    assert ("skops==" in pinned) == (options["model_format"] == "skops")
+    assert ("onnxruntime==" in pinned) == (options["model_format"] == "onnx")
     assert f'DEFAULT_FORMAT = "{options["model_format"]}"' in (project / "model" / "train.py").read_text()
+    layers = re.findall(r"^  (\w+Layer):$", template, re.MULTILINE)
+    attached = re.findall(r"^        - !Ref (\w+Layer)$", template, re.MULTILINE)
+    expected = ["OnnxRuntimeLayer"] if options["model_format"] == "onnx" else ["PandasLayer", "SklearnLayer"]
+    assert layers == attached == [*expected, "ModelLayer"]
+    for layer in expected:
+        assert f"build-{layer}:" in makefile
+
+
+def pins(path) -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    return dict(line.split("==") for line in lines if line)
+
+
+def test_an_onnx_project_trains_with_the_same_pins_as_the_layers_of_a_joblib_one(tmp_path):
+    """The template writes the pandas and scikit-learn pins twice (the layers of joblib and skops projects; an onnx
+    project's model/requirements.txt, as it only trains with them): they must agree, numpy included."""
+    joblib = generate(tmp_path / "joblib", model_format="joblib")
+    onnx = generate(tmp_path / "onnx", model_format="onnx")
+    joblib_pins = {**pins(joblib / "layers/pandas/requirements.txt"), **pins(joblib / "layers/sklearn/requirements.txt")}
+    onnx_pins = {**pins(onnx / "layers/onnxruntime/requirements.txt"), **pins(onnx / "model/requirements.txt")}
+    shared = joblib_pins.keys() & onnx_pins.keys()
+    assert {"numpy", "pandas", "scikit-learn", "scipy", "joblib"} <= shared
+    assert {name: joblib_pins[name] for name in shared} == {name: onnx_pins[name] for name in shared}
 
 
 def test_python_compiles_and_passes_ruff(project):

@@ -2,13 +2,15 @@
 
     python3 layers/build_layer.py --python-version 3.13 --architecture x86_64 pandas   <artifacts>
     python3 layers/build_layer.py --python-version 3.13 --architecture x86_64 sklearn  <artifacts>
+    python3 layers/build_layer.py --python-version 3.13 --architecture x86_64 onnxruntime <artifacts>  # onnx
     python3 layers/build_layer.py --python-version 3.13 --architecture x86_64 model    <artifacts>
     python3 layers/build_layer.py --python-version 3.13 --architecture x86_64 function <artifacts>
 
 A package layer installs exactly the pins in layers/<layer>/requirements.txt as Lambda wheels (any host can build
 for any target), checks that every dependency is pinned somewhere and that no package is pinned twice, removes
 what cannot be imported at run time, compiles .pyc with the runtime's own Python, and reports its size.
-The model layer trains the model when needed and ships it as the package `trained_model`.
+The model layer trains the model when needed (with every layer's pins, plus model/requirements.txt's where the
+project has one: what only training needs) and ships it as the package `trained_model`.
 The function is src/predict's code plus the pins of src/predict/requirements.txt, built the same way.
 Standard library only: it runs with the host's python3 and inside SAM's build container.
 """
@@ -29,6 +31,7 @@ from size_report import LAMBDA_UNZIPPED_LIMIT, describe, tree_size
 LAYERS_DIR = Path("layers")
 MODEL_DIR = Path("model")
 FUNCTION_DIR = Path("src/predict")
+TRAINING_PINS = MODEL_DIR / "requirements.txt"  # only in onnx projects: pandas and scikit-learn, never shipped
 MODEL_PACKAGE = "trained_model"
 # Lambda's python3.12+ runtimes run on Amazon Linux 2023 (glibc 2.34): any manylinux wheel up to that fits.
 MANYLINUX_GLIBC_MINORS = range(17, 35)
@@ -36,6 +39,11 @@ WHEEL_ARCH = {"x86_64": "x86_64", "arm64": "aarch64"}
 # Never needed at run time. Shared objects are never touched: stripping vendored libraries breaks numpy.
 REMOVED_DIRS = {"tests", "__pycache__"}
 REMOVED_SUFFIXES = {".pyx", ".pxd", ".pxi", ".c", ".cpp", ".h", ".hpp", ".pyi"}
+# Parts of a package that running a model never loads. onnxruntime's Python binding (onnxruntime_pybind11_state)
+# does not link libonnxruntime.so, its C API library for other languages (readelf -d shows no such NEEDED entry);
+# tools/, transformers/ and quantization/ convert and tune models offline. tests/test_build.py proves that the
+# layer predicts without them, as Lambda lays it out.
+UNUSED_AT_RUN_TIME = {"onnxruntime": ("capi/libonnxruntime.so.*", "tools", "transformers", "quantization")}
 
 
 class BuildError(Exception):
@@ -66,13 +74,13 @@ def normalise(name: str) -> str:
 
 
 def requirement_files() -> dict[str, Path]:
-    """The pins of each package layer (layers/<layer>/requirements.txt) and of the function."""
+    """The pins of each package layer (layers/<layer>/requirements.txt), of the function, and of training alone."""
     files = {path.parent.name: path for path in sorted(LAYERS_DIR.glob("*/requirements.txt"))}
-    return {**files, "function": FUNCTION_DIR / "requirements.txt"}
+    return {**files, "function": FUNCTION_DIR / "requirements.txt", "training": TRAINING_PINS}
 
 
 def all_pins() -> dict[str, dict[str, str]]:
-    """Every package layer's and the function's pins; fails if a package is pinned twice."""
+    """Every package layer's, the function's and training's pins; fails if a package is pinned twice."""
     files = requirement_files()
     pins = {target: read_pins(path) for target, path in files.items() if path.is_file()}
     owners: dict[str, str] = {}
@@ -88,11 +96,13 @@ def all_pins() -> dict[str, dict[str, str]]:
 
 
 def check_dependencies(site: Path, pins: dict[str, dict[str, str]], python_version: str, architecture: str) -> None:
-    """Every dependency of every installed package must be pinned, at a version it accepts, in some layer."""
+    """Every dependency of every installed package must be pinned, at a version it accepts, in some layer or the
+    function (training's pins do not count: they never reach Lambda)."""
     # pip's vendored copy of `packaging` evaluates markers and specifiers (no install needed in the build image).
     from pip._vendor.packaging.requirements import Requirement
 
-    pinned = {name: version for layer_pins in pins.values() for name, version in layer_pins.items()}
+    shipped = [target_pins for target, target_pins in pins.items() if target != "training"]
+    pinned = {name: version for target_pins in shipped for name, version in target_pins.items()}
     environment = {
         "python_version": python_version,
         "python_full_version": f"{python_version}.0",
@@ -148,9 +158,17 @@ def install_packages(requirements: Path, site: Path, python_version: str, archit
 
 
 def slim(site: Path) -> dict[str, int]:
-    """Remove tests, caches, Cython sources, C headers and type stubs: nothing Lambda imports.
-    Returns the bytes removed by kind, for the build log."""
-    removed = {"test suites": 0, "sources, headers, stubs": 0}
+    """Remove tests, caches, Cython sources, C headers and type stubs, and UNUSED_AT_RUN_TIME: nothing Lambda
+    imports. Returns the bytes removed by kind, for the build log."""
+    removed = {"test suites": 0, "sources, headers, stubs": 0, "parts never loaded at run time": 0}
+    for package, patterns in UNUSED_AT_RUN_TIME.items():
+        for path in [path for pattern in patterns for path in (site / package).glob(pattern)]:
+            if path.is_dir():
+                removed["parts never loaded at run time"] += tree_size(path)
+                shutil.rmtree(path)
+            else:
+                removed["parts never loaded at run time"] += path.stat().st_size
+                path.unlink()
     for path in sorted(site.rglob("*"), reverse=True):
         if path.is_dir() and path.name in REMOVED_DIRS and not path.parent.name.endswith(".dist-info"):
             removed["test suites"] += tree_size(path)
@@ -244,7 +262,8 @@ def model_needs_training(artifacts_dir: Path) -> bool:
         return True
     if meta.get("trained_by") != "model/train.py":
         return False
-    inputs = [*MODEL_DIR.glob("*.py"), *(MODEL_DIR / "data").glob("*"), *LAYERS_DIR.glob("*/requirements.txt")]
+    inputs = [*MODEL_DIR.glob("*.py"), *MODEL_DIR.glob("*.txt"), *(MODEL_DIR / "data").glob("*"),
+              *LAYERS_DIR.glob("*/requirements.txt")]
     built = min(meta_path.stat().st_mtime, model_path.stat().st_mtime)
     return any(path.stat().st_mtime > built for path in inputs)
 
@@ -257,9 +276,12 @@ def pip_install_for(python: str, target: Path | str, *args) -> None:
 
 
 def train(out_dir: Path, python_version: str) -> None:
-    """Run model/train.py with exactly the layers' pins, installed for the runtime's Python when there is one."""
+    """Run model/train.py with exactly the layers' pins (and training's), installed for the runtime's Python when
+    there is one."""
     python = runtime_python(python_version) or sys.executable
     requirements = sorted(LAYERS_DIR.glob("*/requirements.txt"))
+    if TRAINING_PINS.is_file():
+        requirements.append(TRAINING_PINS)
     with tempfile.TemporaryDirectory() as packages:
         print(f"training the model with {python} and the layers' pins", flush=True)
         pip_install_for(python, packages, *[arg for path in requirements for arg in ("--requirement", path)])
@@ -288,7 +310,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--python-version", required=True, help="the Lambda runtime's Python, e.g. 3.13")
     parser.add_argument("--architecture", required=True, choices=sorted(WHEEL_ARCH))
-    parser.add_argument("target", help="pandas, sklearn (a folder in layers/ with requirements.txt), model or function")
+    parser.add_argument("target", help="a folder in layers/ with requirements.txt (pandas, sklearn, onnxruntime), "
+                        "model or function")
     parser.add_argument("artifacts", type=Path, help="where sam build wants it (ARTIFACTS_DIR)")
     args = parser.parse_args(argv)
     name = "the function" if args.target == "function" else f"the {args.target} layer"

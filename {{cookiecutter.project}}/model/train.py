@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from export import MODEL_FORMATS, save_model
+from export import MODEL_FORMATS, ModelNotConvertible, save_model
 
 HERE = Path(__file__).parent
 DEFAULT_DATA = HERE / "data" / "price_paid_records.csv"
@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         meta = train(args.data, args.out, args.format)
-    except DataError as error:
+    except (DataError, ModelNotConvertible) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(

@@ -9,6 +9,7 @@ probabilities in the answers).
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 from sklearn.datasets import load_iris
@@ -17,7 +18,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from export import MODEL_FORMATS, save_model
+from export import MODEL_FORMATS, ModelNotConvertible, save_model
 
 DEFAULT_OUT = Path(__file__).parent / "artifacts"
 DEFAULT_FORMAT = "{{ cookiecutter.model_format }}"
@@ -40,17 +41,22 @@ def train(out_dir: Path, model_format: str) -> dict:
     return save_model(pipeline, x_train, out_dir, model_format, metrics, name="iris-species")
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the model and model_meta.json")
     parser.add_argument("--format", choices=MODEL_FORMATS, default=DEFAULT_FORMAT, help="model file format")
     args = parser.parse_args(argv)
-    meta = train(args.out, args.format)
+    try:
+        meta = train(args.out, args.format)
+    except ModelNotConvertible as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     print(
         f"trained on {meta['metrics']['rows_train']} rows: accuracy {meta['metrics']['accuracy']}; "
         f"wrote {args.out / meta['model_file']} and model_meta.json"
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,11 +1,15 @@
-"""Benchmark cold start, size, warm latency and build time, side by side with the tutorial's recipe.
+"""Benchmark cold start, size, memory, warm latency and build time, side by side with the tutorial's recipe.
 
     make bench            # = python3 scripts/bench.py --out bench.json
 
 It builds everything it measures in one run: this project (`sam build`, without Docker) and two baselines made with
 the runtime's own pip from the same pinned versions: (a) the tutorial's recipe, pandas + scikit-learn + joblib in one
-folder with pip's .pyc, and (b) the same without .pyc. Machines are noisy, so it compares ratios measured side by
-side (runs interleaved), prints a table with whether each target holds, and writes the figures as JSON.
+folder with pip's .pyc, and (b) the same without .pyc. The baselines load the model as a joblib file; for an onnx
+project that is the same pipeline trained again by model/train.py --format joblib, which also serves this function's
+own code with scikit-learn (the "joblib handler") for the warm and memory comparison. Machines are noisy, so it
+compares ratios measured side by side (runs interleaved), prints a table with whether each target holds, and writes
+the figures as JSON. Memory is the peak resident size of a fresh interpreter (as Lambda's "Max Memory Used"), after
+the first answer and after a batch of MAX_BATCH_ROWS records.
 Needs `sam` and the runtime's Python (python3.X as in layers/Makefile) on PATH, on a machine of the project's
 architecture. Exits 1 only when function + layers are over Lambda's limit.
 """
@@ -33,17 +37,28 @@ from size_report import LAMBDA_UNZIPPED_LIMIT, tree_size  # noqa: E402
 
 BUILD_DIR = Path(".aws-sam/build")
 EVENT_FILE = Path("events/direct.json")
-LAYER_PINS = [Path("layers/pandas/requirements.txt"), Path("layers/sklearn/requirements.txt")]
+# Every pin of the project: the layers' and, in an onnx project, training's (pandas and scikit-learn).
+PINS = [*sorted(Path("layers").glob("*/requirements.txt")), *Path("model").glob("requirements.txt")]
 MACHINE_ARCH = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
+MAX_BATCH_ROWS = 1000  # the handler's default (app.py)
+# Targets by model format; the rest are the same for every format.
+TARGETS = {
+    "joblib": {"share_of_limit": 0.60, "cold_vs_tutorial_with_pyc": 1.00},
+    "skops": {"share_of_limit": 0.60, "cold_vs_tutorial_with_pyc": 1.00},
+    "onnx": {"share_of_limit": 0.40, "cold_vs_tutorial_with_pyc": 0.25, "peak_memory_mb": 128},
+}
 
-# Each measured program starts by loading the model the way the tutorial does (joblib), or with skops for a
-# skops project: LOAD_MODEL defines load_model(model_file, meta_file).
+# Each measured program starts by loading a model: joblib as the tutorial does, skops, or onnx with ONNX Runtime.
+# LOAD_MODEL defines load_model(model_file, meta_file).
 LOAD_MODEL = """
 import json, sys
 def load_model(model_file, meta_file):
     if model_file.endswith(".joblib"):
         import joblib
         return joblib.load(model_file)
+    if model_file.endswith(".onnx"):
+        import onnxruntime
+        return onnxruntime.InferenceSession(model_file, providers=["CPUExecutionProvider"])
     import skops.io
     return skops.io.load(model_file, trusted=json.load(open(meta_file))["trusted_types"])
 """
@@ -99,6 +114,24 @@ with contextlib.redirect_stdout(io.StringIO()):  # the handler's logs: their cos
 print(json.dumps(figures))
 """
 )
+# Memory: the peak resident size (ru_maxrss, in kB on Linux) after the first answer, then after a full batch.
+MEMORY = (
+    CONTEXT
+    + """
+import contextlib, io, json, resource, sys
+sys.path[:0] = json.loads(sys.argv[1])
+event, rows = json.load(open(sys.argv[2])), int(sys.argv[3])
+peak_mb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+with contextlib.redirect_stdout(io.StringIO()):
+    from app import handler
+    handler(event, Context())
+    first = peak_mb()
+    answer = handler([event] * rows, Context())
+if len(answer.get("predictions", [])) != rows:
+    raise SystemExit(f"the handler did not answer a batch of {rows}: {answer}")
+print(json.dumps({"after_first_answer_mb": first, f"after_{rows}_rows_mb": peak_mb()}))
+"""
+)
 
 
 def runtime_python() -> str:
@@ -135,7 +168,7 @@ def build_times(pip_cache: Path) -> dict:
 def make_baselines(python: str, work: Path, model_file: Path) -> tuple[Path, Path]:
     """(a) the tutorial's recipe with pip's .pyc, (b) the same folder without them."""
     with_pyc, without_pyc = work / "tutorial-with-pyc", work / "tutorial-without-pyc"
-    constraints = [arg for pins in LAYER_PINS for arg in ("--constraint", pins)]
+    constraints = [arg for pins in PINS for arg in ("--constraint", pins)]
     packages = ["pandas", "scikit-learn", "joblib", *(["skops"] if model_file.suffix == ".skops" else [])]
     try:
         pip_install_for(python, with_pyc, *packages, *constraints)
@@ -143,6 +176,15 @@ def make_baselines(python: str, work: Path, model_file: Path) -> tuple[Path, Pat
         raise SystemExit(f"error: installing the tutorial's recipe: {error}") from None
     shutil.copytree(with_pyc, without_pyc, ignore=shutil.ignore_patterns("__pycache__"))
     return with_pyc, without_pyc
+
+
+def joblib_model_layer(python: str, work: Path, tutorial: Path) -> Path:
+    """For an onnx project: the same pipeline, trained again by model/train.py as a joblib file with the tutorial's
+    packages, laid out as a model layer's python/ folder (the package trained_model)."""
+    package = work / "joblib-model" / "python" / "trained_model"
+    timed([python, "model/train.py", "--format", "joblib", "--out", package], {**os.environ, "PYTHONPATH": tutorial})
+    (package / "__init__.py").write_text("")
+    return package.parent
 
 
 def lambda_paths(work: Path) -> list[str]:
@@ -154,25 +196,24 @@ def lambda_paths(work: Path) -> list[str]:
 
 
 def cold_starts(
-    python: str, paths: list[str], baselines: tuple[Path, Path], model_file: Path, meta_file: Path, runs: int
+    python: str,
+    paths: list[str],
+    baselines: tuple[Path, Path],
+    tutorial_model: tuple[Path, Path],
+    our_model: tuple[Path, Path],
+    runs: int,
 ) -> dict:
     """Median seconds of a fresh interpreter answering the first request, each variant interleaved with the rest.
-    -B stands for Lambda's read-only /opt: no variant can write a .pyc and profit from it on the next run."""
+    -B stands for Lambda's read-only /opt: no variant can write a .pyc and profit from it on the next run.
+    The models are (model file, model_meta.json) pairs."""
     isolated = [python, "-I", "-S", "-B", "-c"]
     ours = json.dumps(paths)
     variants = {
         "ours": [*isolated, RUNNER, ours, EVENT_FILE],
-        "tutorial_with_pyc": [*isolated, TUTORIAL, json.dumps([str(baselines[0])]), model_file, meta_file, EVENT_FILE],
-        "tutorial_without_pyc": [
-            *isolated,
-            TUTORIAL,
-            json.dumps([str(baselines[1])]),
-            model_file,
-            meta_file,
-            EVENT_FILE,
-        ],
+        "tutorial_with_pyc": [*isolated, TUTORIAL, json.dumps([str(baselines[0])]), *tutorial_model, EVENT_FILE],
+        "tutorial_without_pyc": [*isolated, TUTORIAL, json.dumps([str(baselines[1])]), *tutorial_model, EVENT_FILE],
         "floor_python": [*isolated, "pass"],
-        "floor_model_load": [*isolated, LOAD_ONLY, ours, model_file, meta_file],
+        "floor_model_load": [*isolated, LOAD_ONLY, ours, *our_model],
     }
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(runs):
@@ -181,12 +222,28 @@ def cold_starts(
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def warm_latency(python: str, paths: list[str], model_file: Path, meta_file: Path, calls: int) -> dict:
-    command = [python, "-I", "-S", "-B", "-c", WARM, json.dumps(paths), model_file, meta_file, EVENT_FILE, str(calls)]
+def last_json_line(command: list, what: str) -> dict:
     result = subprocess.run([str(c) for c in command], capture_output=True, text=True)
     if result.returncode != 0:
-        raise SystemExit(f"error: warm benchmark failed:\n{result.stderr}")
+        raise SystemExit(f"error: {what} failed:\n{result.stderr}")
     return json.loads(result.stdout.splitlines()[-1])
+
+
+def warm_latency(python: str, paths: list[str], model_file: Path, meta_file: Path, calls: int) -> dict:
+    """The handler (on paths) against bare model.predict of the tutorial's joblib model, in one process."""
+    command = [python, "-I", "-S", "-B", "-c", WARM, json.dumps(paths), model_file, meta_file, EVENT_FILE, str(calls)]
+    return last_json_line(command, "warm benchmark")
+
+
+def peak_memory(python: str, paths: list[str]) -> dict:
+    command = [python, "-I", "-S", "-B", "-c", MEMORY, json.dumps(paths), EVENT_FILE, str(MAX_BATCH_ROWS)]
+    return last_json_line(command, "memory benchmark")
+
+
+def memory_size_mb() -> int:
+    """The function's default MemorySize in template.yaml."""
+    return int(re.search(r"^  MemorySize:\n(?:    .*\n)*?    Default: (\d+)", Path("template.yaml").read_text(),
+                         re.MULTILINE)[1])
 
 
 def zipped_size(folder: Path, work: Path) -> int:
@@ -215,15 +272,28 @@ def sizes(work: Path, tutorial: Path) -> dict:
 
 
 def targets(figures: dict) -> list[tuple[str, float, str, bool]]:
-    cold, warm, size = figures["cold_start_s"], figures["warm"], figures["size"]
+    cold, warm, size, memory = figures["cold_start_s"], figures["warm"], figures["size"], figures["memory_mb"]
+    target = TARGETS[figures["model_format"]]
     ratios = [
-        ("function + layers / Lambda's limit", size["share_of_limit"], "<= 0.60"),
-        ("cold start / tutorial with .pyc", cold["ours"] / cold["tutorial_with_pyc"], "<= 1.00"),
+        ("function + layers / Lambda's limit", size["share_of_limit"], f"<= {target['share_of_limit']:.2f}"),
+        ("cold start / tutorial with .pyc", cold["ours"] / cold["tutorial_with_pyc"],
+         f"<= {target['cold_vs_tutorial_with_pyc']:.2f}"),
         ("cold start / tutorial without .pyc", cold["ours"] / cold["tutorial_without_pyc"], "<= 0.30"),
         ("warm one row: handler / bare predict", warm["handler_one_row_s"] / warm["predict_one_row_s"], "<= 1.20"),
         ("1000 rows/s: handler / bare predict", warm["predict_1000_rows_s"] / warm["handler_1000_rows_s"], ">= 0.90"),
+        ("MemorySize / peak memory (MB/MB)", figures["memory_size_mb"] / max(memory["ours"].values()), ">= 2.00"),
         ("sam build, warm pip cache (s)", figures["build"]["sam_build_warm_pip_cache_s"], "<= 60"),
     ]
+    if "joblib_handler" in warm:  # onnx: against this same function serving the joblib model
+        joblib = warm["joblib_handler"]
+        ratios += [
+            ("warm one row: handler / joblib handler", warm["handler_one_row_s"] / joblib["handler_one_row_s"],
+             "<= 1.00"),
+            ("1000 rows/s: handler / joblib handler", joblib["handler_1000_rows_s"] / warm["handler_1000_rows_s"],
+             ">= 1.00"),
+            ("peak memory after the first answer (MB)", memory["ours"]["after_first_answer_mb"],
+             f"<= {target['peak_memory_mb']}"),
+        ]
     return [
         (name, value, bound, value <= float(bound[3:]) if bound.startswith("<=") else value >= float(bound[3:]))
         for name, value, bound in ratios
@@ -232,7 +302,8 @@ def targets(figures: dict) -> list[tuple[str, float, str, bool]]:
 
 def print_report(figures: dict) -> None:
     mb = 1e6
-    print(f"\nBenchmark of {Path.cwd().name}, {figures['date']}, Python {figures['python']}, {figures['machine']}")
+    print(f"\nBenchmark of {Path.cwd().name} (model_format {figures['model_format']}), {figures['date']}, "
+          f"Python {figures['python']}, {figures['machine']}")
     print("\nSize (MB)            unzipped   zipped")
     for name, size in figures["size"]["unzipped_bytes"].items():
         print(f"  {name:<18} {size / mb:9.1f} {figures['size']['zipped_bytes'][name] / mb:8.1f}")
@@ -249,7 +320,14 @@ def print_report(figures: dict) -> None:
         print(f"  {name:<22} {seconds:7.3f}")
     print("\nWarm (ms)")
     for name, seconds in figures["warm"].items():
-        print(f"  {name:<22} {seconds * 1000:9.3f}")
+        if name == "joblib_handler":
+            for joblib_name, joblib_seconds in seconds.items():
+                print(f"  joblib handler: {joblib_name:<22} {joblib_seconds * 1000:9.3f}")
+        else:
+            print(f"  {name:<22} {seconds * 1000:9.3f}")
+    print(f"\nPeak memory (MB; MemorySize {figures['memory_size_mb']} MB)")
+    for variant, peaks in figures["memory_mb"].items():
+        print("  " + variant + ": " + ", ".join(f"{name} {mb:.0f}" for name, mb in peaks.items()))
     print("\nBuild")
     for name, value in figures["build"].items():
         print(f"  {name:<30} {value:7.1f}")
@@ -272,18 +350,33 @@ def main(argv=None) -> int:
         work = Path(scratch)
         build = build_times(work / "pip-cache")
         meta_file = BUILD_DIR / "ModelLayer" / "python" / "trained_model" / "model_meta.json"
+        model_format = json.loads(meta_file.read_text())["format"]
         model_file = meta_file.with_name(json.loads(meta_file.read_text())["model_file"])
         baselines = make_baselines(python, work, model_file)
         paths = lambda_paths(work)
+        memory = {"ours": peak_memory(python, paths)}
+        tutorial_model = (model_file, meta_file)  # what the tutorial's recipe loads: this model, if not onnx
+        if model_format == "onnx":
+            joblib_layer = joblib_model_layer(python, work, baselines[0])
+            tutorial_model = (joblib_layer / "trained_model" / "model.joblib",
+                              joblib_layer / "trained_model" / "model_meta.json")
+            joblib_paths = [paths[0], str(joblib_layer), str(baselines[0])]  # this function, serving that model
+            memory["joblib handler"] = peak_memory(python, joblib_paths)
+        warm = warm_latency(python, [*paths, str(baselines[0])], *tutorial_model, args.calls)
+        if model_format == "onnx":
+            warm["joblib_handler"] = warm_latency(python, joblib_paths, *tutorial_model, args.calls)
         figures = {
             "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+            "model_format": model_format,
             "python": python,
             "runs": args.runs,
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
             "build": build,
             "size": sizes(work, baselines[0]),
-            "cold_start_s": cold_starts(python, paths, baselines, model_file, meta_file, args.runs),
-            "warm": warm_latency(python, paths, model_file, meta_file, args.calls),
+            "cold_start_s": cold_starts(python, paths, baselines, tutorial_model, (model_file, meta_file), args.runs),
+            "warm": warm,
+            "memory_mb": memory,
+            "memory_size_mb": memory_size_mb(),
         }
     figures["targets"] = targets(figures)
     print_report(figures)
