@@ -2,7 +2,7 @@
 `make lambda-images` builds (tests/lambda_images: no registry is reachable here, hence --skip-pull-image).
 
 One container build of the default project (api=http) serves every test but the REST API's start-api, which runs on a
-build made without Docker. Every `sam local invoke` answer is compared with the Docker-free harness
+build made without Docker; the same tests then run on a container build of the default onnx project. Every `sam local invoke` answer is compared with the Docker-free harness
 (scripts/invoke_built.py) on the same build. The module prints the time of each step at its end.
 """
 
@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from conftest import BIN, generate, run, runtime_python, sam_build, sam_env
@@ -25,7 +26,7 @@ from ministack import free_port
 pytestmark = pytest.mark.docker
 
 BUILD_IMAGE = next(image for image in IMAGES if "/sam/build-" in image)
-LAYERS = ("PandasLayer", "SklearnLayer", "ModelLayer")
+LAYERS = {"joblib": ("PandasLayer", "SklearnLayer", "ModelLayer"), "onnx": ("OnnxRuntimeLayer", "ModelLayer")}
 TUTORIAL_REQUEST = {"Property Type": "S", "Old/New": "Y", "Duration": "L"}
 HARNESS_REQUEST_ID = "local-invoke"  # scripts/invoke_built.py's context.aws_request_id
 SAM_STOP_TIMEOUT = 30
@@ -164,34 +165,43 @@ def start_api(project: Path, log: Path, timings: dict[str, float], step: str, re
 
 # --- the container build, shared by the module ----------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def container_build(tmp_path_factory, timings) -> tuple[Path, str]:
-    """The default project built once with `sam build --use-container`; (project, sam's whole output)."""
-    with timed(timings, "generate the default project"):
-        project = generate(tmp_path_factory.mktemp("docker-default"))
+class Build(NamedTuple):
+    project: Path
+    output: str  # sam's whole output
+    layers: tuple[str, ...]
+    model_format: str
+
+
+@pytest.fixture(scope="module", params=list(LAYERS))
+def container_build(request, tmp_path_factory, timings) -> Build:
+    """The default project (joblib, then onnx) built once with `sam build --use-container`."""
+    model_format = request.param
+    with timed(timings, f"generate the default project ({model_format})"):
+        project = generate(tmp_path_factory.mktemp(f"docker-{model_format}"), model_format=model_format)
     # The host's python3.13 stays on PATH on purpose: the test below proves the build did not use it.
-    with timed(timings, "sam build --use-container --skip-pull-image (default project, 3 layers + function)"):
+    with timed(timings, f"sam build --use-container --skip-pull-image ({model_format}: "
+                        f"{len(LAYERS[model_format])} layers + function)"):
         result = run([BIN / "sam", "build", "--use-container", "--skip-pull-image"], cwd=project, env=sam_env(),
                      timeout=1800)
-    return project, result.stdout + result.stderr
+    return Build(project, result.stdout + result.stderr, LAYERS[model_format], model_format)
 
 
 def test_container_build_builds_every_layer_and_the_function_in_the_build_image(container_build):
-    project, output = container_build
+    project, output, layers, _ = container_build
     assert "Starting Build inside a container" in output
-    for layer in LAYERS:
+    for layer in layers:
         assert f"Building layer '{layer}'" in output
         assert f"{layer}: Running CustomMakeBuilder:MakeBuild" in output, f"{layer} was not built by layers/Makefile"
     assert re.search(r"Building codeuri: \S+ runtime: python3\.13 .*functions: PredictFunction", output)
-    assert output.count("SAM_CONTAINER_ID:") == len(LAYERS) + 1, "one build container per layer and the function"
+    assert output.count("SAM_CONTAINER_ID:") == len(layers) + 1, "one build container per layer and the function"
     build = project / ".aws-sam" / "build"
-    assert sorted(p.name for p in build.iterdir() if p.is_dir()) == sorted([*LAYERS, "PredictFunction"])
+    assert sorted(p.name for p in build.iterdir() if p.is_dir()) == sorted([*layers, "PredictFunction"])
     assert (build / "PredictFunction" / "app.py").is_file()
     assert (build / "ModelLayer" / "python" / "trained_model").is_dir()
 
 
 def test_container_build_compiles_pyc_with_the_build_images_python(container_build):
-    project, output = container_build
+    project, output, layers, _ = container_build
     probe = run(["docker", "run", "--rm", "--network", "none", BUILD_IMAGE, "python3.13", "-c",
                  "import importlib.util, shutil; print(shutil.which('python3.13'), importlib.util.MAGIC_NUMBER.hex())"],
                 cwd=project, timeout=120)
@@ -200,7 +210,7 @@ def test_container_build_compiles_pyc_with_the_build_images_python(container_bui
     # build_layer.py names the Python that compiled each layer (and trained the model): the container's, not ours.
     assert container_python in output
     assert str(runtime_python("3.13")) not in output
-    for layer in LAYERS:
+    for layer in layers:
         python_dir = project / ".aws-sam" / "build" / layer / "python"
         pycs = list(python_dir.rglob("*.pyc"))
         assert pycs, f"{layer} has no .pyc"
@@ -215,14 +225,14 @@ def test_container_build_compiles_pyc_with_the_build_images_python(container_bui
 def invoked(container_build, timings) -> dict[str, tuple[object, object]]:
     """{event file: (sam local invoke answer, Docker-free harness answer)} for every file in events/.
     Serial on purpose: sam rebuilds one image per set of layer names on every invoke."""
-    project, _ = container_build
+    project = container_build.project
     events = sorted((project / "events").glob("*.json"), key=lambda p: (p.name != "direct.json", p.name))
     answers = {}
     for event in events:
         name = f"events/{event.name}"
-        with timed(timings, f"sam local invoke -e {name}"):
+        with timed(timings, f"sam local invoke -e {name} ({container_build.model_format})"):
             docker_answer = sam_local_invoke(project, name)
-        with timed(timings, f"Docker-free harness, all {len(events)} events"):
+        with timed(timings, f"Docker-free harness, {len(events)} events ({container_build.model_format})"):
             answers[event.name] = (docker_answer, harness(project, name))
     return answers
 
@@ -253,18 +263,23 @@ def test_sam_local_invoke_answers_bad_events_with_a_4xx_json_error(invoked):
 # --- sam local start-api: http (the container build) and rest (a build without Docker) -----------------------------
 
 @pytest.fixture(scope="module")
-def rest_build(tmp_path_factory, timings) -> Path:
-    with timed(timings, "generate + sam build without Docker (api=rest)"):
-        project = generate(tmp_path_factory.mktemp("docker-rest"), api="rest")
+def rest_build(container_build, tmp_path_factory, timings) -> Path:
+    """The default project with api=rest, of the container build's model format, built without Docker."""
+    model_format = container_build.model_format
+    with timed(timings, f"generate + sam build without Docker (api=rest, {model_format})"):
+        project = generate(tmp_path_factory.mktemp(f"docker-rest-{model_format}"), api="rest",
+                           model_format=model_format)
         sam_build(project)
     return project
 
 
 @pytest.mark.parametrize("api", ["http", "rest"])
-def test_start_api_serves_predictions_errors_and_health_over_http(api, request, timings, tmp_path):
-    project = request.getfixturevalue("container_build")[0] if api == "http" else request.getfixturevalue("rest_build")
+def test_start_api_serves_predictions_errors_and_health_over_http(
+    api, container_build, request, timings, tmp_path
+):
+    project = container_build.project if api == "http" else request.getfixturevalue("rest_build")
     direct_answer = harness(project, "events/direct.json")
-    step = f"sam local start-api (api={api})"
+    step = f"sam local start-api (api={api}, {container_build.model_format})"
     with start_api(project, tmp_path / "start-api.log", timings, step) as url, timed(timings, f"{step}: 4 requests"):
         status, content_type, body = http("POST", url + "/predict", json.dumps(TUTORIAL_REQUEST).encode())
         assert (status, content_type) == (200, "application/json"), body
@@ -294,8 +309,9 @@ def project_local_tests(project: Path, **env: str) -> subprocess.CompletedProces
 
 
 def test_generated_projects_sam_local_test_passes_on_the_container_build(container_build, timings):
-    project, _ = container_build
-    with timed(timings, "generated project's tests/local on the container build"):
+    project = container_build.project
+    step = f"generated project's tests/local on the container build ({container_build.model_format})"
+    with timed(timings, step):
         result = project_local_tests(project, SAM_SKIP_PULL_IMAGE="1")
     assert result.returncode == 0 and "1 passed" in result.stdout and "skipped" not in result.stdout, result.stdout
 
