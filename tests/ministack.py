@@ -220,8 +220,9 @@ class DeployRun:
 
 
 def _answer(label: str, default: str, stack_name: str, region: str, parameters: dict[str, str],
-            result: DeployRun) -> str:
-    """Our answer to one guided question; raises UnknownPrompt for a question not listed here."""
+            confirm_changeset: bool, result: DeployRun) -> str:
+    """Our answer to one guided question; raises UnknownPrompt for a question not listed here, and for "Deploy
+    this changeset?" after "Confirm changes before deploy" was answered n."""
     def yes_no(answer: str) -> str:
         if default not in YES_NO:
             raise UnknownPrompt(f"{label!r} has default [{default}], expected [y/N] or [Y/n]")
@@ -235,6 +236,11 @@ def _answer(label: str, default: str, stack_name: str, region: str, parameters: 
         result.parameters[match[1]] = default
         return parameters.get(match[1], "")  # "" takes the template's default
     if label == "Confirm changes before deploy":
+        return yes_no("y" if confirm_changeset else "n")
+    if label == "Deploy this changeset?":
+        if not confirm_changeset:
+            raise UnknownPrompt("sam asked to confirm the changeset after \"Confirm changes before deploy\" was "
+                                "answered n")
         return yes_no("y")
     if label == "Allow SAM CLI IAM role creation":
         return yes_no("y")
@@ -252,31 +258,20 @@ def _answer(label: str, default: str, stack_name: str, region: str, parameters: 
 
 
 def guided_deploy(project: Path, stack_name: str, env: dict[str, str], region: str = REGION,
-                  parameters: dict[str, str] | None = None, sam: str = "sam", timeout: float = 900,
-                  quiet_limit: float = 20) -> DeployRun:
+                  parameters: dict[str, str] | None = None, confirm_changeset: bool = False, sam: str = "sam",
+                  timeout: float = 900, quiet_limit: float = 20) -> DeployRun:
     """Run `sam deploy --guided` in `project` under a pseudo-terminal, answering every prompt: the stack
-    name, the region, each template parameter's default (or `parameters[name]`), confirm the changeset, let
-    SAM create the IAM role, keep rollback, accept API events without authentication, save everything to
-    samconfig.toml [default], then deploy the changeset. An unknown prompt raises UnknownPrompt (with the
-    transcript) instead of hanging; so does a line that looks like a question left unanswered for
-    `quiet_limit` seconds."""
+    name, the region, each template parameter's default (or `parameters[name]`), "Confirm changes before
+    deploy" with `confirm_changeset`, let SAM create the IAM role, keep rollback, accept API events without
+    authentication, save everything to samconfig.toml [default], then, when confirm_changeset, deploy the
+    changeset. An unknown prompt raises UnknownPrompt (with the transcript) instead of hanging; so does a line
+    that looks like a question left unanswered for `quiet_limit` seconds."""
     result = DeployRun()
 
     def answer(label: str, default: str) -> str:
-        return _answer(label, default, stack_name, region, parameters or {}, result)
+        return _answer(label, default, stack_name, region, parameters or {}, confirm_changeset, result)
 
     return _drive([sam, "deploy", "--guided"], project, env, result, timeout, quiet_limit, answer)
-
-
-def plain_deploy(project: Path, env: dict[str, str], *args: str, sam: str = "sam", timeout: float = 900,
-                 quiet_limit: float = 20) -> DeployRun:
-    """Run `sam deploy *args` as a user does after the guided one: everything comes from samconfig.toml. The
-    one question allowed is "Deploy this changeset?" (confirm_changeset = true), answered y; any other prompt
-    raises UnknownPrompt."""
-    def no_question(label: str, default: str) -> str:
-        raise UnknownPrompt(f"sam deploy asked {label!r} [{default}]: samconfig.toml should have answered it")
-
-    return _drive([sam, "deploy", *args], project, env, DeployRun(), timeout, quiet_limit, no_question)
 
 
 def _drive(command: list[str], project: Path, env: dict[str, str], result: DeployRun, timeout: float,
@@ -289,11 +284,10 @@ def _drive(command: list[str], project: Path, env: dict[str, str], result: Deplo
     try:
         while True:
             index = child.expect([GUIDED_PROMPT, CHANGESET_PROMPT, pexpect.EOF, pexpect.TIMEOUT])
-            if index == 0:
-                label, default = child.match["label"].strip(), child.match["default"]
+            if index in (0, 1):
+                label = child.match["label"].strip() if index == 0 else "Deploy this changeset?"
+                default = child.match["default"]
                 reply = answer(label, default)
-            elif index == 1:
-                label, default, reply = "Deploy this changeset?", child.match["default"], "y"
             elif index == 2:
                 break
             else:

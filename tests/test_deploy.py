@@ -1,10 +1,12 @@
 """`sam deploy --guided` end to end on MiniStack, the local AWS emulator: no AWS account, no Docker.
 
 For each API choice: generate, `sam build` (no Docker), `sam deploy --guided` with every prompt answered by
-a script (tests/ministack.py), the answers saved in samconfig.toml, a plain `sam deploy` that asks nothing
-but to confirm the changeset, the tutorial request through the deployed stack gives the local prediction, a
-bad request gets a 4xx with its reason, the generated project's own tests/deployed pass against the stack,
-and `sam delete --no-prompts` removes it.
+a script (tests/ministack.py; n to "Confirm changes before deploy"), the answers saved in samconfig.toml, a
+plain `sam deploy` with no terminal that asks nothing, the tutorial request through the deployed stack gives
+the local prediction, a bad request gets a 4xx with its reason, the generated project's own tests/deployed
+pass against the stack, and `sam delete --no-prompts` removes it. On rest only, where every redeploy has a
+changeset, the guided deploy again answered y, after which a plain `sam deploy` stops at "Deploy this
+changeset?".
 
 How each choice is called once deployed:
 - rest, function-url: over HTTP, at the URL in the stack's outputs (rewritten to MiniStack's path form).
@@ -27,7 +29,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import BIN, generate, run, runtime_python, sam_build, sam_env
-from ministack import DeployRun, MiniStack, UnknownPrompt, guided_deploy, local_url, plain_deploy
+from ministack import DeployRun, MiniStack, UnknownPrompt, guided_deploy, local_url
 
 from tools.runtime_python import python_bin_dir
 
@@ -127,7 +129,8 @@ def stack(request, ministack, timings, tmp_path_factory) -> Stack:
     deployed = Stack(api=api, project=project, name=f"deploy-test-{api}", env=ministack.env(sam_env(PYTHON)),
                      local_prediction=json.loads(local.stdout.splitlines()[-1])["prediction"])
     deployed.timings["build"] = build_seconds
-    deployed.guided = guided_deploy(project, deployed.name, deployed.env, region=REGION, sam=str(BIN / "sam"))
+    deployed.guided = guided_deploy(project, deployed.name, deployed.env, region=REGION, confirm_changeset=False,
+                                    sam=str(BIN / "sam"))
     deployed.timings["guided deploy"] = deployed.guided.seconds
     assert deployed.guided.exitstatus == 0, f"sam deploy --guided failed:\n{deployed.guided.text[-4000:]}"
     if OVER_HTTP[api]:
@@ -158,8 +161,9 @@ def test_guided_deploy_answers_every_prompt(stack):
     assert set(stack.guided.parameters) == template_parameters(stack.project), "a parameter was not asked"
     for question in ("Confirm changes before deploy", "Allow SAM CLI IAM role creation", "Disable rollback",
                      "Save arguments to configuration file", "SAM configuration file",
-                     "SAM configuration environment", "Deploy this changeset?"):
+                     "SAM configuration environment"):
         assert question in questions, f"{question!r} was not asked: {questions}"
+    assert "Deploy this changeset?" not in questions  # answered n to "Confirm changes before deploy"
     assert f"Successfully created/updated stack - {stack.name} in {REGION}" in stack.guided.text
 
 
@@ -169,22 +173,41 @@ def test_answers_are_saved_in_samconfig(stack):
     assert saved["stack_name"] == stack.name
     assert saved["region"] == REGION
     assert "CAPABILITY_IAM" in saved["capabilities"]
-    assert saved["confirm_changeset"] is True
+    assert saved["confirm_changeset"] is False  # the answer n, which SAM does not write: the preset must say it
     overrides = dict(item.split("=", 1) for item in shlex.split(saved["parameter_overrides"]))
     assert overrides == stack.guided.parameters  # every parameter, at the default it was offered
 
 
-def test_plain_sam_deploy_asks_nothing_but_the_changeset(stack):
-    # `sam deploy` as the README says, after the guided one: samconfig.toml answers everything; the only
-    # question is "Deploy this changeset?" (confirm_changeset = true), when there is a change (always for
-    # rest: AlwaysDeploy). The flag: with no change at all, sam deploy exits 1 ("No changes to deploy").
-    deployed = plain_deploy(stack.project, stack.env, "--no-fail-on-empty-changeset", sam=str(BIN / "sam"))
-    stack.timings["plain deploy"] = deployed.seconds
-    assert deployed.exitstatus == 0, f"sam deploy failed:\n{deployed.text[-4000:]}"
-    assert f"Stack name                   : {stack.name}" in deployed.text
-    done = (f"Successfully created/updated stack - {stack.name} in {REGION}",
-            f"No changes to deploy. Stack {stack.name} is up to date")
-    assert any(line in deployed.text for line in done), deployed.text[-2000:]
+def test_plain_sam_deploy_asks_nothing(stack):
+    # `sam deploy` as the README says, after the guided one answered n to "Confirm changes before deploy", with
+    # no terminal: samconfig.toml answers everything, and any question fails it. A rest redeploy always has a
+    # change (the API's deployment, AlwaysDeploy), so there it proves the n was kept.
+    started = time.monotonic()
+    deployed = stack.sam("deploy")
+    stack.timings["plain deploy"] = time.monotonic() - started
+    output = deployed.stdout + deployed.stderr
+    assert deployed.returncode == 0, f"sam deploy failed:\n{output[-4000:]}"
+    assert f"Stack name                   : {stack.name}" in output
+    updated = f"Successfully created/updated stack - {stack.name} in {REGION}"
+    unchanged = f"No changes to deploy. Stack {stack.name} is up to date"
+    assert updated in output if stack.api == "rest" else updated in output or unchanged in output, output[-2000:]
+
+
+@pytest.mark.parametrize("stack", ["rest"], indirect=True)  # a rest redeploy always has a changeset to confirm
+def test_answering_y_makes_sam_deploy_ask(stack):
+    guided = guided_deploy(stack.project, stack.name, stack.env, region=REGION, confirm_changeset=True,
+                           sam=str(BIN / "sam"))
+    stack.timings["guided deploy, y"] = guided.seconds
+    assert guided.exitstatus == 0, f"sam deploy --guided failed:\n{guided.text[-4000:]}"
+    assert ("Deploy this changeset?", "y/N", "y") in guided.answers, guided.answers
+    saved = tomllib.loads((stack.project / "samconfig.toml").read_text())["default"]["deploy"]["parameters"]
+    assert saved["confirm_changeset"] is True
+    started = time.monotonic()
+    asked = stack.sam("deploy")  # no terminal: the question cannot be answered, so sam stops there
+    stack.timings["plain deploy, stopped"] = time.monotonic() - started
+    assert asked.returncode != 0, asked.stdout[-2000:]
+    assert asked.stdout.rstrip().endswith("Deploy this changeset? [y/N]:"), asked.stdout[-2000:]
+    assert "Successfully created/updated stack" not in asked.stdout
 
 
 def test_deployed_prediction_is_the_local_one(stack):
