@@ -35,11 +35,14 @@ CHECKOV = "checkov==3.3.30"
 CHECKOV_VENV = REPO / ".cache" / "checkov"
 
 ANSWERS = json.loads((REPO / "cookiecutter.json").read_text())
-# model_format does not change template.yaml (test_model_format_does_not_change_the_template): not an axis here.
-AXES = ("python_runtime", "architecture", "api")
+AXES = ("python_runtime", "architecture", "api", "model_format")
 DEFAULTS = {axis: ANSWERS[axis][0] for axis in AXES}
-COMBINATIONS = [dict(zip(AXES, values)) for values in itertools.product(*(ANSWERS[axis] for axis in AXES))]
-FAST = [DEFAULTS] + [{**DEFAULTS, axis: value} for axis in AXES for value in ANSWERS[axis][1:]]
+# skops gives joblib's template.yaml (test_model_format_changes_only_the_layers), so it is no combination of its own;
+# onnx (other layers) is checked with each API on the default runtime and architecture.
+COMBINATIONS = [dict(zip(AXES, values)) for values in itertools.product(
+    ANSWERS["python_runtime"], ANSWERS["architecture"], ANSWERS["api"], [DEFAULTS["model_format"]])]
+COMBINATIONS += [{**DEFAULTS, "api": api, "model_format": "onnx"} for api in ANSWERS["api"]]
+FAST = [DEFAULTS] + [{**DEFAULTS, axis: value} for axis in AXES for value in ANSWERS[axis][1:] if value != "skops"]
 # Every option switched on, by making it the parameter's default: SnapStart, IAM authentication, a concurrency cap,
 # alarm e-mails, REST access logs, tracing off. The checkers read defaults, and so does SAM when it translates.
 ALL_OPTIONS = {"SnapStart": "PublishedVersions", "Authentication": "AWS_IAM", "ReservedConcurrency": "5",
@@ -49,6 +52,10 @@ REGION = "us-east-1"
 
 def combination_id(options: dict) -> str:
     return "-".join(options[axis] for axis in AXES)
+
+
+def options_of(combination: str) -> dict:
+    return next(options for options in COMBINATIONS if combination_id(options) == combination)
 
 
 def pytest_generate_tests(metafunc):
@@ -196,22 +203,21 @@ ALL = "+all-options"
 
 @pytest.fixture(scope="module")
 def checked(tmp_path_factory, request):
-    """Render every combination (both model formats) and a copy of each with every option on (KEY+all-options),
-    then run cfn-lint and checkov once over all of them: as written, as SAM translates them, and with their
-    suppressions removed."""
+    """Render every combination (and, for the same template, skops for joblib) and a copy of each with every option
+    on (KEY+all-options), then run cfn-lint and checkov once over all of them: as written, as SAM translates them,
+    and with their suppressions removed."""
     root = tmp_path_factory.mktemp("template-checks")
     chosen = FAST if request.config.getoption("--fast") else COMBINATIONS
     projects, templates = {}, {}
     for options in chosen:
         key = combination_id(options)
-        rendered = {fmt: generate(root / "render" / key / fmt, **options, model_format=fmt)
-                    for fmt in ANSWERS["model_format"]}
-        project = projects[key] = rendered[ANSWERS["model_format"][0]]
+        formats = ["joblib", "skops"] if options["model_format"] == "joblib" else [options["model_format"]]
+        rendered = {fmt: generate(root / "render" / key / fmt, **{**options, "model_format": fmt}) for fmt in formats}
+        project = projects[key] = rendered[options["model_format"]]
         templates[key] = {fmt: (p / "template.yaml").read_text() for fmt, p in rendered.items()}
         all_options = projects[key + ALL] = root / "render" / (key + ALL) / project.name
         shutil.copytree(project, all_options)
-        (all_options / "template.yaml").write_text(with_defaults(templates[key][ANSWERS["model_format"][0]],
-                                                                 ALL_OPTIONS))
+        (all_options / "template.yaml").write_text(with_defaults(templates[key][options["model_format"]], ALL_OPTIONS))
 
     scan, stripped = root / "scan", root / "stripped"
     for key, project in projects.items():
@@ -301,9 +307,20 @@ def show(result: dict) -> str:
 
 # --- the tests ---------------------------------------------------------------------------------------------------
 
-def test_model_format_does_not_change_the_template(checked, combination):
+def test_model_format_changes_only_the_layers(checked, combination):
+    """skops gives joblib's template.yaml exactly; onnx differs only in which layers it declares and attaches."""
     templates = checked[combination]["templates"]
-    assert len(set(templates.values())) == 1, f"template.yaml differs between model formats: {list(templates)}"
+    assert len(set(templates.values())) == 1, f"template.yaml differs between joblib and skops: {list(templates)}"
+    onnx_key = combination_id({**options_of(combination), "model_format": "onnx"})
+    if onnx_key != combination and onnx_key in checked:
+        joblib_template, onnx_template = (load(checked[key]["project"] / "template.yaml") for key in (combination, onnx_key))
+        for template, layers in ((joblib_template, ["PandasLayer", "SklearnLayer"]),
+                                 (onnx_template, ["OnnxRuntimeLayer"])):
+            function = template["Resources"]["PredictFunction"]["Properties"]
+            assert [layer["Ref"] for layer in function.pop("Layers")] == [*layers, "ModelLayer"]
+            for layer in layers:
+                assert template["Resources"].pop(layer)["Type"] == "AWS::Serverless::LayerVersion"
+        assert joblib_template == onnx_template
 
 
 def test_sam_validate_lint_passes(checked, combination):
@@ -352,7 +369,7 @@ def test_every_option_switched_on_still_passes(checked, combination):
 
 def test_the_template_keeps_its_promises(checked, combination):
     """What the checkers do not check: the issue's rules, read from the template itself."""
-    broken = promises_broken(load(checked[combination]["project"] / "template.yaml"), combination.split("-", 2)[2])
+    broken = promises_broken(load(checked[combination]["project"] / "template.yaml"), options_of(combination)["api"])
     assert not broken, "\n".join(broken)
 
 
