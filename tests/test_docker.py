@@ -35,8 +35,8 @@ SAM_STOP_TIMEOUT = 30
 # --- timing and the Docker check -------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def timings(pytestconfig):
-    """Seconds per step, printed when the module ends (also when a test failed)."""
+def timings(pytestconfig, request):
+    """Seconds per step, printed when the module ends (also when a test failed). tests/test_fuzz.py uses it too."""
     steps: dict[str, float] = {}
     start = time.monotonic()
     yield steps
@@ -46,7 +46,7 @@ def timings(pytestconfig):
     if reporter and capture:
         with capture.global_and_fixture_disabled():  # shown in CI's log even when every test passed
             reporter.write_line("")
-            reporter.write_line("tests/test_docker.py, time per step:")
+            reporter.write_line(f"tests/{Path(request.module.__file__).name}, time per step:")
             for step, seconds in steps.items():
                 reporter.write_line(f"  {seconds:7.1f} s  {step}")
 
