@@ -7,10 +7,11 @@
     python3 layers/build_layer.py --python-version 3.13 --architecture x86_64 function <artifacts>
 
 A package layer installs exactly the pins in layers/<layer>/requirements.txt as Lambda wheels (any host can build
-for any target), checks that every dependency is pinned somewhere and that no package is pinned twice, removes
-what cannot be imported at run time, compiles .pyc with the runtime's own Python, and reports its size.
-The model layer trains the model when needed (with every layer's pins, plus model/requirements.txt's where the
-project has one: what only training needs) and ships it as the package `trained_model`.
+for any target) with pip --require-hashes, checks that every dependency is pinned somewhere and that no package is
+pinned twice, removes what cannot be imported at run time, compiles .pyc with the runtime's own Python, and reports
+its size. Each requirements.txt is a lock that `make lock` (layers/lock.py) writes from the requirements.in beside it.
+The model layer trains the model when needed (with every lock the build reads, model/requirements.txt included where
+the project has one: what only training needs) and ships it as the package `trained_model`.
 The function is src/predict's code plus the pins of src/predict/requirements.txt, built the same way.
 Standard library only: it runs with the host's python3 and inside SAM's build container.
 """
@@ -19,6 +20,7 @@ import argparse
 import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,6 +46,10 @@ REMOVED_SUFFIXES = {".pyx", ".pxd", ".pxi", ".c", ".cpp", ".h", ".hpp", ".pyi"}
 # tools/, transformers/ and quantization/ convert and tune models offline. tests/test_build.py proves that the
 # layer predicts without them, as Lambda lays it out.
 UNUSED_AT_RUN_TIME = {"onnxruntime": ("capi/libonnxruntime.so.*", "tools", "transformers", "quantization")}
+# pip's report of a download whose sha256 is not in the lock: a heading, then "    name==version from <url> ...:" for
+# each such file.
+HASH_MISMATCH = "THESE PACKAGES DO NOT MATCH THE HASHES"
+MISMATCHED_FILE = re.compile(r"^\s+([\w.-]+)==(\S+) from \S*?([^/\s#]+\.whl)", re.MULTILINE)
 
 
 class BuildError(Exception):
@@ -57,14 +63,15 @@ def run(command: list, **kwargs) -> None:
 
 
 def read_pins(path: Path) -> dict[str, str]:
-    """{normalised name: version} from a requirements file of name==version lines."""
+    """{normalised name: version} from a lock: `name==version [; marker] \\` lines, each followed by its --hash
+    options (`-r` lines and comments are not pins)."""
     pins = {}
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            name, separator, pinned = line.partition("==")
+    for line in path.read_text().replace("\\\n", " ").splitlines():
+        requirement = line.split("#", 1)[0].split(" --hash=", 1)[0].split(";", 1)[0].strip()
+        if requirement and not requirement.startswith("-"):
+            name, separator, pinned = requirement.partition("==")
             if not separator:
-                raise BuildError(f"{path}: {line!r} is not pinned as name==version")
+                raise BuildError(f"{path}: {requirement!r} is not pinned as name==version: run `make lock`")
             pins[normalise(name)] = pinned.strip()
     return pins
 
@@ -127,34 +134,45 @@ def check_dependencies(site: Path, pins: dict[str, dict[str, str]], python_versi
                 problems.append(f"{dist.name} {dist.version} needs {requirement}, but {name}=={pinned[name]} is pinned")
     if problems:
         raise BuildError(
-            "missing or conflicting dependencies; fix layers/*/requirements.txt or src/predict/requirements.txt:\n  "
+            "missing or conflicting dependencies; fix the requirements.in files, then run `make lock`:\n  "
             + "\n  ".join(problems)
         )
 
 
 def install_packages(requirements: Path, site: Path, python_version: str, architecture: str) -> None:
+    """pip installs the lock's wheels for Lambda; a file whose sha256 the lock does not list fails with one line."""
     arch = WHEEL_ARCH[architecture]
     platforms = [f"--platform=manylinux_2_{minor}_{arch}" for minor in MANYLINUX_GLIBC_MINORS]
-    run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--no-compile",
-            "--only-binary=:all:",
-            "--implementation=cp",
-            f"--python-version={python_version}",
-            *platforms,
-            "--target",
-            site,
-            "--requirement",
-            requirements,
-        ]
-    )
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--require-hashes",
+        "--no-deps",
+        "--no-compile",
+        "--only-binary=:all:",
+        "--implementation=cp",
+        f"--python-version={python_version}",
+        *platforms,
+        "--target",
+        site,
+        "--requirement",
+        requirements,
+    ]
+    result = subprocess.run([str(part) for part in command], stderr=subprocess.PIPE, text=True)
+    if HASH_MISMATCH in result.stderr:
+        mismatches = MISMATCHED_FILE.findall(result.stderr)
+        files = ", ".join(f"{name}=={version} ({file})" for name, version, file in mismatches)
+        raise BuildError(
+            f"{files or result.stderr.strip()}: the download's sha256 is not one that {requirements} lists, so it is "
+            "not the file that was locked (a swapped or corrupted download, or a lock edited by hand: run `make lock`)"
+        )
+    sys.stderr.write(result.stderr)
+    if result.returncode != 0:
+        raise BuildError(f"pip could not install {requirements} (its message is above)")
 
 
 def slim(site: Path) -> dict[str, int]:
@@ -276,12 +294,11 @@ def pip_install_for(python: str, target: Path | str, *args) -> None:
 
 
 def train(out_dir: Path, python_version: str) -> None:
-    """Run model/train.py with exactly the layers' pins (and training's), installed for the runtime's Python when
-    there is one."""
+    """Run model/train.py with exactly the versions Lambda runs: every lock the build reads (the layers', the
+    function's and training's, which together hold every dependency), hash-checked, installed for the runtime's
+    Python when there is one."""
     python = runtime_python(python_version) or sys.executable
-    requirements = sorted(LAYERS_DIR.glob("*/requirements.txt"))
-    if TRAINING_PINS.is_file():
-        requirements.append(TRAINING_PINS)
+    requirements = [path for path in requirement_files().values() if path.is_file()]
     with tempfile.TemporaryDirectory() as packages:
         print(f"training the model with {python} and the layers' pins", flush=True)
         pip_install_for(python, packages, *[arg for path in requirements for arg in ("--requirement", path)])
