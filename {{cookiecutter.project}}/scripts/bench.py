@@ -32,7 +32,7 @@ from pathlib import Path
 from invoke_built import CONTEXT, RUNNER
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers"))
-from build_layer import BuildError, pip_install_for  # noqa: E402
+from build_layer import BuildError, pip_install_for, read_pins  # noqa: E402
 from size_report import LAMBDA_UNZIPPED_LIMIT, tree_size  # noqa: E402
 
 BUILD_DIR = Path(".aws-sam/build")
@@ -168,10 +168,13 @@ def build_times(pip_cache: Path) -> dict:
 def make_baselines(python: str, work: Path, model_file: Path) -> tuple[Path, Path]:
     """(a) the tutorial's recipe with pip's .pyc, (b) the same folder without them."""
     with_pyc, without_pyc = work / "tutorial-with-pyc", work / "tutorial-without-pyc"
-    constraints = [arg for pins in PINS for arg in ("--constraint", pins)]
+    # The locks' versions without their hashes: pip takes no hashes from constraints, and the recipe names no pins.
+    pins = {name: version for path in PINS for name, version in read_pins(path).items()}
+    constraints = work / "constraints.txt"
+    constraints.write_text("".join(f"{name}=={version}\n" for name, version in pins.items()))
     packages = ["pandas", "scikit-learn", "joblib", *(["skops"] if model_file.suffix == ".skops" else [])]
     try:
-        pip_install_for(python, with_pyc, *packages, *constraints)
+        pip_install_for(python, with_pyc, *packages, "--constraint", constraints)
     except BuildError as error:
         raise SystemExit(f"error: installing the tutorial's recipe: {error}") from None
     shutil.copytree(with_pyc, without_pyc, ignore=shutil.ignore_patterns("__pycache__"))
