@@ -1,16 +1,21 @@
 """`sam build` without Docker: the layers and the function, deduplicated, slimmed, compiled, and working (three
 layers for joblib and skops, two for onnx)."""
 
+import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from conftest import BIN, REPO, generate, run, runtime_python, sam_build, sam_env
+from test_render import CHOICES
+from tools import lock_template
 
 pytestmark = pytest.mark.build
 
@@ -119,7 +124,7 @@ def build_layer(project: Path, layer: str, out: Path) -> subprocess.CompletedPro
 def test_a_dependency_pinned_in_no_layer_fails_the_build(tmp_path):
     project = generate(tmp_path)
     pins = project / "layers" / "sklearn" / "requirements.txt"
-    pins.write_text(pins.read_text().replace("cloudpickle==", "# cloudpickle=="))
+    pins.write_text(pins.read_text().replace(lock_template.lock_entry(pins.read_text(), "cloudpickle"), ""))
     result = build_layer(project, "sklearn", tmp_path / "out")
     assert result.returncode == 1
     assert "joblib 1.6.0 needs cloudpickle" in result.stderr and "which nothing pins" in result.stderr
@@ -224,3 +229,120 @@ def test_onnx_model_from_another_onnxruntime_is_refused_at_init(built_onnx_proje
     assert result.returncode != 0
     assert ("ModelRefused: the model was saved with onnxruntime 1.20.0 but this function has onnxruntime "
             f"{meta['versions']['onnxruntime']}: retrain it with the layers' pins") in result.stderr
+
+
+# --- Hash-locked dependencies: `make lock` (uv) writes the locks, pip --require-hashes installs them -----------------
+
+SHIPPED_LOCKS = ("layers/*/requirements.txt", "src/predict/requirements.txt")  # what Lambda runs
+
+
+def hashes(lock: str) -> dict[str, tuple[str, set[str]]]:
+    """{name: (version, sha256 digests)} of a lock."""
+    return {match[1]: (match[2], set(re.findall(r"--hash=sha256:(\w+)", match[0])))
+            for match in re.finditer(r"^([\w.-]+)==([^\s;]+).*?(?=^\S|\Z)", lock, re.MULTILINE | re.DOTALL)}
+
+
+@pytest.fixture(scope="module")
+def uv(tmp_path_factory) -> Path:
+    """A venv with the uv that requirements-dev.txt locks: what `make lock` uses from .venv."""
+    return lock_template.uv_venv(tmp_path_factory.mktemp("uv") / ".venv")
+
+
+@pytest.fixture(scope="module")
+def relocked(tmp_path_factory, uv) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
+    """{model format: (a fresh project's locks, the same after its `make lock`)}. uv reads PyPI."""
+    return lock_template.locked_projects(tmp_path_factory.mktemp("relocked"), uv)
+
+
+def test_make_lock_in_a_fresh_project_of_each_format_changes_nothing(relocked):
+    for model_format, (generated, locked) in relocked.items():
+        assert locked.keys() == generated.keys()
+        for path, text in locked.items():
+            assert text == generated[path], f"make lock changed {path} of a {model_format} project"
+    # The template holds each format's locks once: what `python -m tools.lock_template` would write.
+    merged = lock_template.template_locks({model_format: locked for model_format, (_, locked) in relocked.items()})
+    for path, text in merged.items():
+        assert text == (lock_template.TEMPLATE / path).read_text(), f"{path}: run `python -m tools.lock_template`"
+
+
+def test_each_package_is_locked_once_with_the_layer_that_names_it_or_first_needs_it(relocked):
+    for model_format, (_, locks) in relocked.items():
+        owner: dict[str, str] = {}
+        for path, text in locks.items():
+            for name, (_, digests) in hashes(text).items():
+                assert digests, f"{name} in {path} has no hash"
+                assert name not in owner, f"{model_format}: {name} is locked in {owner[name]} and {path}"
+                owner[name] = path
+        runtime_layer = "onnxruntime" if model_format == "onnx" else "pandas"
+        assert owner["numpy"] == f"layers/{runtime_layer}/requirements.txt", model_format
+        assert owner["typing-extensions"] == "src/predict/requirements.txt"
+        assert owner["uv"] == owner["pytest"] == "requirements-dev.txt"
+        if model_format == "onnx":
+            assert owner["scikit-learn"] == owner["skl2onnx"] == "model/requirements.txt"
+        else:
+            assert owner["scipy"] == owner["joblib"] == "layers/sklearn/requirements.txt"
+
+
+def test_make_lock_refuses_a_package_named_in_two_requirements_in(tmp_path, uv):
+    project = generate(tmp_path)
+    (project / "layers/sklearn/requirements.in").write_text(
+        (project / "layers/sklearn/requirements.in").read_text() + "numpy\n")
+    before = lock_template.lock_files(project)
+    result = lock_template.make_lock(project, uv)
+    assert result.returncode != 0
+    assert ("error: make lock: numpy is named in both layers/pandas/requirements.in and "
+            "layers/sklearn/requirements.in: name it in one only") in result.stderr
+    assert lock_template.lock_files(project) == before
+
+
+def pip_would_install(requirements: Path, architecture: str, python_version: str, target: Path) -> list[dict]:
+    """pip's report of the files it would install for Lambda from requirements, as layers/build_layer.py asks:
+    --require-hashes, Lambda's manylinux platforms, no download beyond the wheels' metadata."""
+    platforms = [f"--platform=manylinux_2_{minor}_{architecture}" for minor in range(17, 35)]
+    result = run([sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--report", "-",
+                  "--disable-pip-version-check", "--ignore-installed", "--require-hashes", "--no-deps",
+                  "--only-binary=:all:", "--implementation=cp", f"--python-version={python_version}", *platforms,
+                  "--target", target, "--requirement", requirements], cwd=REPO)
+    return json.loads(result.stdout)["install"]
+
+
+def test_every_shipped_lock_has_the_hash_of_a_wheel_for_each_architecture_and_runtime(tmp_path):
+    """The layers' and the function's locks of every format (joblib's are skops's less skops), read as pip reads
+    them for Lambda: for x86_64 and aarch64 and each runtime offered, each package resolves to a wheel of that
+    architecture (or a pure-Python one) whose sha256 the lock lists."""
+    locked: dict[str, tuple[str, set[str]]] = {}
+    for model_format in ("skops", "onnx"):
+        project = generate(tmp_path / model_format, model_format=model_format)
+        for lock in [path for pattern in SHIPPED_LOCKS for path in sorted(project.glob(pattern))]:
+            for name, pin in hashes(lock.read_text()).items():
+                assert locked.setdefault(name, pin) == pin, f"{name} is locked differently in the formats"
+    requirements = tmp_path / "shipped.txt"
+    requirements.write_text("".join(f"{name}=={version} " + " ".join(f"--hash=sha256:{digest}" for digest in digests)
+                                    + "\n" for name, (version, digests) in locked.items()))
+    targets = [(architecture, runtime.removeprefix("python")) for architecture in ("x86_64", "aarch64")
+               for runtime in CHOICES["python_runtime"]]
+    with ThreadPoolExecutor(len(targets)) as pool:
+        reports = pool.map(lambda target: pip_would_install(requirements, *target, tmp_path / "site"), targets)
+    for (architecture, python_version), report in zip(targets, reports, strict=True):
+        files = {item["metadata"]["name"].lower().replace("_", "-"): item["download_info"] for item in report}
+        assert files.keys() == locked.keys(), (architecture, python_version)
+        for name, download in files.items():
+            wheel = download["url"].rsplit("/", 1)[1].split("#")[0]
+            assert download["archive_info"]["hashes"]["sha256"] in locked[name][1], (wheel, "not in the lock")
+            assert wheel.endswith("-none-any.whl") or f"_{architecture}." in wheel, wheel
+
+
+def test_a_wheel_whose_sha256_is_not_in_the_lock_fails_the_build_in_one_line_naming_it(tmp_path):
+    project = generate(tmp_path)
+    lock = project / "src" / "predict" / "requirements.txt"
+    entry = lock_template.lock_entry(lock.read_text(), "typing-extensions")
+    version = hashes(entry)["typing-extensions"][0]
+    tampered = re.sub(r"sha256:\w{64}", f"sha256:{hashlib.sha256(b'another file').hexdigest()}", entry)
+    lock.write_text(lock.read_text().replace(entry, tampered))
+    result = build_layer(project, "function", tmp_path / "out")
+    assert result.returncode == 1
+    wheel = f"typing_extensions-{version}-py3-none-any.whl"
+    message = (f"error: building the function: typing-extensions=={version} ({wheel}): the download's sha256 is not "
+               "one that src/predict/requirements.txt lists, so it is not the file that was locked (a swapped or "
+               "corrupted download, or a lock edited by hand: run `make lock`)")
+    assert result.stderr.splitlines() == [message]
