@@ -83,7 +83,11 @@ def same(deployed, local) -> bool:
             and all(same(deployed[key], local[key]) for key in local)
         )
     if isinstance(local, list):
-        return isinstance(deployed, list) and len(deployed) == len(local) and all(map(same, deployed, local))
+        return (
+            isinstance(deployed, list)
+            and len(deployed) == len(local)
+            and all(same(one, other) for one, other in zip(deployed, local, strict=True))
+        )
     if isinstance(local, float):
         return isinstance(deployed, (int, float)) and math.isclose(deployed, local, rel_tol=1e-9, abs_tol=1e-12)
     return deployed == local
