@@ -4,9 +4,10 @@ and function-url stacks on MiniStack).
 
 Every check schemathesis has is on: no server error, status codes, content types and headers as documented, answers
 matching their schemas, schema-breaking requests rejected, schema-valid ones accepted, 405 with Allow for another
-method. The generated project's schemathesis.toml states the two things the API does by design (413 for too many
-records; API Gateway routes no TRACE). A run is bounded (FUZZ_EXAMPLES per operation in the fuzzing phase, on top of
-the coverage phase's fixed cases) and reproducible (--generation-deterministic).
+method (the generated project's schemathesis.toml says what the API does by design: 413 for too many records, and
+which methods reach the function to get a 405: a REST API answers other methods itself). A run is bounded
+(FUZZ_EXAMPLES per operation in the fuzzing phase, on top of the coverage phase's fixed cases) and reproducible
+(--generation-deterministic).
 
 One thing here only: SAM CLI's local emulator answers 502 to a body that is not UTF-8 (a UnicodeDecodeError of its
 own) before the function runs, so against it those bodies are not sent (SAM_LOCAL_HOOKS). The handler's 400 for

@@ -123,8 +123,8 @@ def document(meta: dict, probabilities: bool, max_batch_rows: int, max_body_byte
             "description": f"Predictions of the {meta['task']} model {meta['name']!r} from its features "
             f"{', '.join(map(repr, names))}. Paths are relative to the API's base URL (PredictUrl less "
             '\'predict\'). Every error is a JSON object {"error": "<what is wrong>", "status": <HTTP status>}: '
-            "see components.responses for 404 (any other path) and 405 (any other method; behind an HTTP or REST "
-            "API, API Gateway itself answers paths it does not route).",
+            "see components.responses for 404 (any other path) and 405 (any other method). Behind API Gateway, "
+            "what it does not route gets its own answer instead: other paths, and behind a REST API other methods.",
         },
         "paths": {
             "/predict": {
