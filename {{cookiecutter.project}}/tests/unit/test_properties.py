@@ -200,6 +200,7 @@ def test_any_api_event_gets_an_answer_or_a_4xx_as_the_document_describes(app, co
         body=bodies(app.META),
     )
     @example(method="POST", path="/predict", headers=None, body=(TOO_DEEP, False))
+    @example(method="POST", path="/predict", headers=None, body=("é", True))  # base64 must be ASCII
     def through_api(method, path, headers, body):
         event = api_event(api, method, path, body[0], None, body[1])
         event["headers"] = headers if api == "rest" else headers or {}  # format 1.0 sends null for none
