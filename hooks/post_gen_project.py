@@ -13,9 +13,10 @@ for api, prefix in EVENT_PREFIXES.items():
         for event in Path("events").glob(f"{prefix}*.json"):
             event.unlink()
 
-# The load test (make load) needs a URL.
+# The load test (make load) and the fuzzer (make fuzz) need a URL.
 if values["api"] == "none":
     Path("scripts/locustfile.py").unlink()
+    Path("schemathesis.toml").unlink()
 
 # onnx serves the model with ONNX Runtime alone: pandas and scikit-learn only train it (model/requirements.txt).
 if values["model_format"] == "onnx":
@@ -24,3 +25,4 @@ if values["model_format"] == "onnx":
 else:
     shutil.rmtree("layers/onnxruntime")
     Path("model/requirements.txt").unlink()
+    Path("model/requirements.in").unlink()

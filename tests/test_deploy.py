@@ -6,7 +6,8 @@ plain `sam deploy` with no terminal that asks nothing, the tutorial request thro
 the local prediction, a bad request gets a 4xx with its reason, the generated project's own tests/deployed
 pass against the stack, and `sam delete --no-prompts` removes it. On rest only, where every redeploy has a
 changeset, the guided deploy again answered y, after which a plain `sam deploy` stops at "Deploy this
-changeset?".
+changeset?". Over HTTP (rest, function-url), `make load` (locust) gets every answer the build gives locally; a
+stand-in API on 127.0.0.1 proves it fails on a wrong answer and on no answer.
 
 How each choice is called once deployed:
 - rest, function-url: over HTTP, at the URL in the stack's outputs (rewritten to MiniStack's path form).
@@ -15,10 +16,12 @@ How each choice is called once deployed:
   so the stack deploys but every request gets 404; the template is not bent to the emulator.
 """
 
+import http.server
 import json
 import os
 import shlex
 import subprocess
+import threading
 import time
 import tomllib
 import urllib.error
@@ -30,6 +33,7 @@ import pytest
 import yaml
 from conftest import BIN, generate, run, runtime_python, sam_build, sam_env
 from ministack import DeployRun, MiniStack, UnknownPrompt, guided_deploy, local_url
+from test_fuzz import assert_fuzzed_every_operation, make_fuzz
 
 from tools.runtime_python import python_bin_dir
 
@@ -41,6 +45,13 @@ OVER_HTTP = {"rest": True, "function-url": True, "http": False}  # False: throug
 API_EVENTS = {"http": "http-api", "rest": "rest-api", "function-url": "function-url"}
 TUTORIAL_REQUEST = {"Property Type": "S", "Old/New": "Y", "Duration": "L"}
 BAD_REQUEST = {"Property Type": "S", "Old/New": "Y"}  # Duration missing
+# Answers to the guided parameter questions, where not the default. MiniStack throttles a REST API as API Gateway
+# does, and the default 50 requests/s is about what it serves here under the load test: 429s would come and go
+# with the machine's speed.
+STACK_PARAMETERS = {"rest": {"ApiThrottlingRateLimit": "10000", "ApiThrottlingBurstLimit": "10000"}}
+# CI's `make load`: smaller than its default 16 users and 3,000 requests (138 s here), which on 2 CPUs measure
+# MiniStack (per user a worker with its own copy of the layers, and its cold start) more than the stack.
+LOAD = {"USERS": 4, "REQUESTS": 400, "RUN_TIME": "5m"}
 
 
 class Timings:
@@ -129,7 +140,8 @@ def stack(request, ministack, timings, tmp_path_factory) -> Stack:
     deployed = Stack(api=api, project=project, name=f"deploy-test-{api}", env=ministack.env(sam_env(PYTHON)),
                      local_prediction=json.loads(local.stdout.splitlines()[-1])["prediction"])
     deployed.timings["build"] = build_seconds
-    deployed.guided = guided_deploy(project, deployed.name, deployed.env, region=REGION, confirm_changeset=False,
+    deployed.guided = guided_deploy(project, deployed.name, deployed.env, region=REGION,
+                                    parameters=STACK_PARAMETERS.get(api), confirm_changeset=False,
                                     sam=str(BIN / "sam"))
     deployed.timings["guided deploy"] = deployed.guided.seconds
     assert deployed.guided.exitstatus == 0, f"sam deploy --guided failed:\n{deployed.guided.text[-4000:]}"
@@ -175,7 +187,8 @@ def test_answers_are_saved_in_samconfig(stack):
     assert "CAPABILITY_IAM" in saved["capabilities"]
     assert saved["confirm_changeset"] is False  # the answer n, which SAM does not write: the preset must say it
     overrides = dict(item.split("=", 1) for item in shlex.split(saved["parameter_overrides"]))
-    assert overrides == stack.guided.parameters  # every parameter, at the default it was offered
+    # Every parameter, at the default it was offered or at our answer.
+    assert overrides == {**stack.guided.parameters, **STACK_PARAMETERS.get(stack.api, {})}
 
 
 def test_plain_sam_deploy_asks_nothing(stack):
@@ -195,8 +208,8 @@ def test_plain_sam_deploy_asks_nothing(stack):
 
 @pytest.mark.parametrize("stack", ["rest"], indirect=True)  # a rest redeploy always has a changeset to confirm
 def test_answering_y_makes_sam_deploy_ask(stack):
-    guided = guided_deploy(stack.project, stack.name, stack.env, region=REGION, confirm_changeset=True,
-                           sam=str(BIN / "sam"))
+    guided = guided_deploy(stack.project, stack.name, stack.env, region=REGION,
+                           parameters=STACK_PARAMETERS.get(stack.api), confirm_changeset=True, sam=str(BIN / "sam"))
     stack.timings["guided deploy, y"] = guided.seconds
     assert guided.exitstatus == 0, f"sam deploy --guided failed:\n{guided.text[-4000:]}"
     assert ("Deploy this changeset?", "y/N", "y") in guided.answers, guided.answers
@@ -234,6 +247,82 @@ def test_generated_deployed_tests_pass_against_the_stack(stack, project_venv):
         command += ["-k", "not over_http"]  # MiniStack serves no HttpApi route (see the module's docstring)
     result = run(command, cwd=stack.project, env={**stack.env, "STACK_NAME": stack.name})
     assert "skipped" not in result.stdout.strip().splitlines()[-1], result.stdout
+
+
+def make_load(project: Path, url: str, venv: Path, env: dict[str, str], **load) -> subprocess.CompletedProcess:
+    """`make load` as the README says, in a venv made already (-o: make does not remake it)."""
+    variables = [f"{name}={value}" for name, value in load.items()]
+    return subprocess.run(["make", "load", f"URL={url}", f"VENV={venv}", *variables, "-o", f"{venv}/bin/python"],
+                          check=False, cwd=project, env=env, capture_output=True, text=True, timeout=900,
+                          stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("stack", [api for api, over_http in OVER_HTTP.items() if over_http], indirect=True)
+def test_make_load_gets_the_local_answers(stack, project_venv, timings):
+    started = time.monotonic()
+    result = make_load(stack.project, stack.predict_url, project_venv, stack.env, **LOAD)
+    stack.timings["make load"] = time.monotonic() - started
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    summary = next(line for line in result.stdout.splitlines() if " requests/s; latency " in line)
+    timings.lines.append(f"{stack.api} make load ({LOAD['USERS']} users, {stack.timings['make load']:.1f} s): "
+                         f"{summary}")
+    assert summary.startswith(f"{LOAD['REQUESTS']} of {LOAD['REQUESTS']} requests, 0 unexpected answers"), summary
+    for kind in ("single record", "batch of 100 rows", "bad request"):  # the mix, in locust's table
+        assert f"POST     {kind} " in result.stderr, result.stderr[-3000:]
+    assert (stack.project / "load-report.html").stat().st_size > 10_000
+
+
+class WrongApi(http.server.BaseHTTPRequestHandler):
+    """A stand-in for the deployed API on 127.0.0.1: the built model's metadata, then 200 and a wrong prediction
+    for any record, and no answer at all (the connection closed) for any list of them."""
+
+    def do_GET(self):
+        self.answer({"model": self.server.model})
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if body.startswith(b"["):
+            self.close_connection = True
+            return
+        self.answer({"prediction": -1.0})
+
+    def answer(self, payload: dict):
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("stack", ["rest"], indirect=True)  # any project built with the load test
+def test_make_load_fails_on_a_wrong_answer_and_on_no_answer(stack, project_venv):
+    meta = next(stack.project.glob(".aws-sam/build/*/python/trained_model/model_meta.json"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), WrongApi)
+    server.model = json.loads(meta.read_text())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/predict"
+        result = make_load(stack.project, url, project_venv, stack.env, USERS=2, REQUESTS=100, RUN_TIME="2m")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode != 0, result.stdout
+    assert "single record: the answer differs from the built function's here" in result.stderr, result.stderr
+    assert "bad request: status 200, expected 400" in result.stderr, result.stderr
+    assert "batch of 100 rows: status 0, expected 200" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("stack", ["rest", "function-url"], indirect=True)  # MiniStack serves no HttpApi route
+def test_make_fuzz_finds_nothing_on_the_deployed_api(stack, project_venv):
+    started = time.monotonic()
+    result = make_fuzz(stack.project, project_venv, stack.predict_url)
+    stack.timings["make fuzz"] = time.monotonic() - started
+    assert_fuzzed_every_operation(result, stack.predict_url.removesuffix("predict"))
 
 
 # A stand-in for sam: asks for the stack name, then one question the driver does not know.

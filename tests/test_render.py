@@ -24,6 +24,7 @@ COMMON_FILES = {
     "Makefile",
     "README.md",
     "pyproject.toml",
+    "requirements-dev.in",
     "requirements-dev.txt",
     "samconfig.toml",
     "template.yaml",
@@ -34,6 +35,7 @@ COMMON_FILES = {
     "events/direct-dataframe-split.json",
     "layers/Makefile",
     "layers/build_layer.py",
+    "layers/lock.py",
     "layers/size_report.py",
     "model/export.py",
     "model/train.py",
@@ -44,22 +46,30 @@ COMMON_FILES = {
     "scripts/invoke_built.py",
     "src/predict/app.py",
     "src/predict/model_formats.py",
+    "src/predict/openapi.py",
+    "src/predict/requirements.in",
     "src/predict/requirements.txt",
     "tests/deployed/test_stack.py",
     "tests/local/test_sam_local.py",
     "tests/unit/conftest.py",
     "tests/unit/test_events.py",
     "tests/unit/test_model.py",
+    "tests/unit/test_openapi.py",
+    "tests/unit/test_properties.py",
     "tests/unit/test_requests.py",
 }
 # The chosen API's sample events; the post-generation hook removes the other APIs'.
 API_EVENT_PREFIX = {"http": "http-api", "rest": "rest-api", "function-url": "function-url", "none": None}
 API_EVENTS = ("predict", "health", "bad-body")
-# The pins of each model format: its layers' (and, for onnx, what only training needs).
+# The pins of each model format: its layers' (and, for onnx, what only training needs), each a requirements.in and
+# the lock that `make lock` writes from it.
 FORMAT_FILES = {
-    "joblib": {"layers/pandas/requirements.txt", "layers/sklearn/requirements.txt"},
-    "skops": {"layers/pandas/requirements.txt", "layers/sklearn/requirements.txt"},
-    "onnx": {"layers/onnxruntime/requirements.txt", "model/requirements.txt"},
+    model_format: {f"{folder}/requirements.{suffix}" for folder in folders for suffix in ("in", "txt")}
+    for model_format, folders in {
+        "joblib": ("layers/pandas", "layers/sklearn"),
+        "skops": ("layers/pandas", "layers/sklearn"),
+        "onnx": ("layers/onnxruntime", "model"),
+    }.items()
 }
 LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#")
 
@@ -86,8 +96,8 @@ def project_files(project):
 def test_file_tree(project, options):
     prefix = API_EVENT_PREFIX[options["api"]]
     api_events = {f"events/{prefix}-{name}.json" for name in API_EVENTS} if prefix else set()
-    load_test = {"scripts/locustfile.py"} if prefix else set()  # make load needs a URL
-    assert project_files(project) == COMMON_FILES | api_events | load_test | FORMAT_FILES[options["model_format"]]
+    over_http = {"scripts/locustfile.py", "schemathesis.toml"} if prefix else set()  # make load and make fuzz need a URL
+    assert project_files(project) == COMMON_FILES | api_events | over_http | FORMAT_FILES[options["model_format"]]
 
 
 def test_no_leftover_jinja(project):
@@ -118,8 +128,8 @@ def test_answers_reach_the_project(project, options):
 
 
 def pins(path) -> dict[str, str]:
-    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
-    return dict(line.split("==") for line in lines if line)
+    """{name: version} of a lock that `make lock` wrote: `name==version \\` lines, each followed by its hashes."""
+    return dict(re.findall(r"^([\w.-]+)==([^\s;]+)", path.read_text(), re.MULTILINE))
 
 
 def test_an_onnx_project_trains_with_the_same_pins_as_the_layers_of_a_joblib_one(tmp_path):

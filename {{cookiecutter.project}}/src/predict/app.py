@@ -1,56 +1,52 @@
-"""Predict with the scikit-learn model of the model layer (the Python package `trained_model`).
+"""Predict with the model of the model layer (the Python package `trained_model`).
 
 Requests: the event itself when invoked directly, or the body of POST /predict through the API. Any of
     {"Property Type": "S", "Old/New": "Y", "Duration": "L"}           one record -> {"prediction": ...}
     [{...}, {...}]   or   {"instances": [{...}, {...}]}               records    -> {"predictions": [...]}
     {"dataframe_split": {"columns": [...], "data": [[...], ...]}}     MLflow's form -> {"predictions": [...]}
 A classifier answers class labels, plus "probabilities" ({class: probability} per record) when it has
-predict_proba. GET / (or /health) answers the model's metadata. A bad request gets {"error": "<what is wrong>",
-"status": <4xx>}; through an API that is also the HTTP status.
+predict_proba. GET / (or /health) answers the model's metadata, GET /openapi.json the API's OpenAPI document
+(openapi.py). A bad request gets {"error": "<what is wrong>", "status": <4xx>}; through an API that is also the HTTP
+status.
 
-At init, once: the model file's sha256 and the scikit-learn version must match model_meta.json, or the function
-refuses to start (ModelRefused). Requests are checked against the features in model_meta.json, so a model of your
-own saved with model/export.py needs no change here.
+At init, once: the model file's sha256, and the version of the library that runs it (scikit-learn, or ONNX Runtime
+for an onnx model), must match model_meta.json, or the function refuses to start (ModelRefused). Requests are checked
+against the features in model_meta.json, so a model of your own saved with model/export.py needs no change here.
+model_formats.py holds the little that differs by model format: loading the file and predicting checked records.
 """
 
 import base64
-import binascii
 import hashlib
-import io
 import json
 import os
 import sys
 import time
-import warnings
 from importlib.resources import files
 
 import numpy as np
-import pandas as pd
-import sklearn
 from aws_lambda_powertools import Logger
-from sklearn.exceptions import InconsistentVersionWarning
+from model_formats import ModelRefused, open_model
+from openapi import document
 
 MAX_BATCH_ROWS = int(os.environ.get("MAX_BATCH_ROWS", "1000"))
 MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", "1000000"))
 INTERNAL_ERROR = "internal error: the log has the details under this request_id"
+OVERFLOW = "numbers this far out overflow the model's arithmetic: send numbers closer to those it was trained on"
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "predict"))
-
-
-class ModelRefused(RuntimeError):
-    """The model cannot be trusted, so the function refuses to start."""
 
 
 class BadRequest(Exception):
     """A mistake in the request, answered with its 4xx status and this message."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict | None = None):
         super().__init__(message)
         self.status = status
+        self.headers = headers or {}
 
 
 def load_model(package: str = "trained_model") -> tuple[dict, object]:
-    """model_meta.json and the model, once the file's sha256 and the scikit-learn version match the metadata."""
+    """model_meta.json and the model, once the file's sha256 and the library's version match the metadata."""
     try:
         folder = files(package)
     except ModuleNotFoundError:
@@ -67,23 +63,7 @@ def load_model(package: str = "trained_model") -> tuple[dict, object]:
             f"{meta['model_file']} does not match the sha256 in model_meta.json: it changed after "
             "it was saved; save it again with model/export.py"
         )
-    if meta["versions"]["scikit-learn"] != sklearn.__version__:
-        raise ModelRefused(
-            f"the model was trained with scikit-learn {meta['versions']['scikit-learn']} but this "
-            f"function has scikit-learn {sklearn.__version__}: retrain it with the layers' pins"
-        )
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", InconsistentVersionWarning)
-        try:
-            if meta["format"] == "skops":
-                import skops.io
-
-                return meta, skops.io.loads(data, trusted=meta["trusted_types"])
-            import joblib  # a pickle runs code when loaded: load only models you trained yourself
-
-            return meta, joblib.load(io.BytesIO(data))
-        except InconsistentVersionWarning as warning:
-            raise ModelRefused(f"{meta['model_file']}: {warning}") from None
+    return meta, open_model(data, meta)
 
 
 META, MODEL = load_model()
@@ -91,7 +71,9 @@ FEATURES = {feature["name"]: feature for feature in META["features"]}
 # The Python types each categorical feature's values may have, and the values it accepts, for batch_fits.
 CATEGORY_TYPES = {name: set(map(type, f["categories"])) for name, f in FEATURES.items() if f["kind"] == "category"}
 CATEGORY_VALUES = {name: set(f["categories"]) for name, f in FEATURES.items() if f["kind"] == "category"}
-PROBABILITIES = META["task"] == "classification" and hasattr(MODEL, "predict_proba")
+OPENAPI = document(META, MODEL.probabilities, MAX_BATCH_ROWS, MAX_BODY_BYTES)
+# Each path and the one method it takes.
+ROUTES = {"/predict": "POST", "/": "GET", "/health": "GET", "/openapi.json": "GET"}
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -99,10 +81,12 @@ def handler(event, context):
     """One invocation: a proxy response through an API, the answer itself when invoked directly."""
     started = time.perf_counter()
     through_api = isinstance(event, dict) and "requestContext" in event
+    headers = {"Content-Type": "application/json"}
     try:
         status, answer = 200, (route(event) if through_api else predict(event))
     except BadRequest as error:
         status, answer = error.status, {"error": str(error), "status": error.status}
+        headers.update(error.headers)
     except Exception:
         logger.exception("internal error")  # the traceback goes to the log, never to the caller
         status, answer = 500, {"error": INTERNAL_ERROR, "status": 500, "request_id": context.aws_request_id}
@@ -111,25 +95,26 @@ def handler(event, context):
     logger.info("answered", outcome=outcome, status=status, latency_ms=latency_ms, error=answer.get("error"))
     if not through_api:
         return answer
-    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(answer)}
+    return {"statusCode": status, "headers": headers, "body": json.dumps(answer)}
 
 
 def route(event: dict) -> dict:
-    """POST /predict and GET / (or /health); REST APIs send payload format 1.0, HTTP APIs and Function URLs 2.0."""
+    """POST /predict, GET / (or /health) and GET /openapi.json; REST APIs send payload format 1.0, HTTP APIs and
+    Function URLs 2.0. A 405 names the method the path takes in the Allow header, as HTTP asks."""
     if "httpMethod" in event:
         method, path = event["httpMethod"], event["path"]
     else:
         method, path = event["requestContext"]["http"]["method"], event["rawPath"]
     path = path.rstrip("/") or "/"
+    if path not in ROUTES:
+        raise BadRequest(404, f"no route {path}: use POST /predict, or GET / for the model's metadata")
+    if method != ROUTES[path]:
+        raise BadRequest(405, f"{method} is not allowed on {path}: use {ROUTES[path]}", {"Allow": ROUTES[path]})
     if path == "/predict":
-        if method != "POST":
-            raise BadRequest(405, f"{method} is not allowed on /predict: use POST")
         return predict(read_body(event))
-    if path in ("/", "/health"):
-        if method != "GET":
-            raise BadRequest(405, f"{method} is not allowed on {path}: use GET")
-        return {"model": META, "max_batch_rows": MAX_BATCH_ROWS, "max_body_bytes": MAX_BODY_BYTES}
-    raise BadRequest(404, f"no route {path}: use POST /predict, or GET / for the model's metadata")
+    if path == "/openapi.json":
+        return OPENAPI
+    return {"model": META, "max_batch_rows": MAX_BATCH_ROWS, "max_body_bytes": MAX_BODY_BYTES}
 
 
 def read_body(event: dict):
@@ -142,7 +127,7 @@ def read_body(event: dict):
     if event.get("isBase64Encoded"):
         try:
             body = base64.b64decode(body, validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or text that is not even ASCII
             raise BadRequest(400, "the body is marked base64-encoded but is not valid base64") from None
     body = body.encode() if isinstance(body, str) else body
     if len(body) > MAX_BODY_BYTES:
@@ -153,6 +138,8 @@ def read_body(event: dict):
         return json.loads(body)
     except ValueError as error:
         raise BadRequest(400, f"the body is not JSON: {error}") from None
+    except RecursionError:
+        raise BadRequest(400, "the body nests lists or objects too deeply to read") from None
 
 
 def predict(payload) -> dict:
@@ -166,15 +153,19 @@ def predict(payload) -> dict:
     if not batch_fits(records):
         for number, record in enumerate(records, 1):
             check(record, "" if single else f"record {number}: ")
-    frame = pd.DataFrame(records, columns=list(FEATURES))
-    answer = {"predictions": plain(MODEL.predict(frame))}
-    if PROBABILITIES:
-        by_class = plain(MODEL.predict_proba(frame))
+    try:  # numpy raises overflow where it happens; plain() checks what ONNX Runtime (not numpy) answers
+        with np.errstate(over="raise"):
+            predictions, probabilities = MODEL.predict(records)
+    except FloatingPointError:
+        raise BadRequest(400, OVERFLOW) from None
+    answer = {"predictions": plain(predictions, single)}
+    if probabilities is not None:
+        by_class = plain(probabilities, single)
         answer["probabilities"] = [dict(zip(META["classes"], row, strict=True)) for row in by_class]
     if not single:
         return answer
     one = {"prediction": answer["predictions"][0]}
-    if PROBABILITIES:
+    if probabilities is not None:
         one["probabilities"] = answer["probabilities"][0]
     return one
 
@@ -264,8 +255,10 @@ def show(value) -> str:
     return repr(value) if isinstance(value, str) else json.dumps(value)
 
 
-def plain(answers) -> list:
-    """The model's numpy answers as the plain Python values JSON holds; NaN or infinity is an internal error."""
-    if answers.dtype.kind == "f" and not np.isfinite(answers).all():
-        raise ValueError(f"the model answered {answers[~np.isfinite(answers)].flat[0].item()}")
+def plain(answers, single: bool) -> list:
+    """The model's numpy answers (one row per record) as the plain Python values JSON holds. NaN or infinity for
+    checked, finite features means numbers too far out for the model's arithmetic: a 400 naming the record."""
+    finite = np.isfinite(answers.reshape(len(answers), -1)).all(axis=1) if answers.dtype.kind == "f" else [True]
+    if not all(finite):
+        raise BadRequest(400, ("" if single else f"record {list(finite).index(False) + 1}: ") + OVERFLOW)
     return answers.tolist()
