@@ -20,6 +20,7 @@ demo: setup
 test: setup lambda-images
 	REQUIRE_DOCKER=1 $(PYTHON) -m pytest; status=$$?; $(MAKE) -C tests/lambda_images stop; exit $$status
 
-# Lambda-like runtime and build images for `sam build --use-container` and `sam local` (no registry here).
+# Lambda-like runtime and build images for `sam build --use-container` and `sam local` (no registry here), for every
+# runtime and architecture the template offers; two at a time (arm64's, emulated, take minutes when first built).
 lambda-images: setup
-	$(MAKE) -C tests/lambda_images
+	$(MAKE) -C tests/lambda_images -j2 --output-sync=target --no-print-directory

@@ -7,7 +7,16 @@ import time
 from pathlib import Path
 
 PID_FILE = Path(__file__).parent / "lambda_images" / ".dockerd.pid"
-IMAGES = ("public.ecr.aws/lambda/python:3.13-x86_64", "public.ecr.aws/sam/build-python3.13:latest-x86_64")
+ARM64_EMULATION = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")  # registered by `make lambda-images` (host.sh)
+
+
+def lambda_images(python_version: str, architecture: str) -> tuple[str, str]:
+    """The runtime image `sam local` starts and the build image `sam build --use-container` starts, by SAM's names."""
+    return (f"public.ecr.aws/lambda/python:{python_version}-{architecture}",
+            f"public.ecr.aws/sam/build-python{python_version}:latest-{architecture}")
+
+
+IMAGES = lambda_images("3.13", "x86_64")
 
 
 def _docker(*args: str) -> bool:
@@ -17,12 +26,18 @@ def _docker(*args: str) -> bool:
         return False
 
 
-def docker_ready() -> str | None:
-    """None when `docker info` answers and both images exist; else why not (for skip messages)."""
+def docker_ready(images: tuple[str, ...] = IMAGES) -> str | None:
+    """None when `docker info` answers, the images exist and, for arm64 ones, this host runs arm64 programs; else
+    why not (for skip messages)."""
     if not _docker("info"):
         return "no Docker engine answers `docker info` (run `make lambda-images`)"
-    missing = [image for image in IMAGES if not _docker("image", "inspect", image)]
-    return f"missing Docker image(s) {', '.join(missing)} (run `make lambda-images`)" if missing else None
+    missing = [image for image in images if not _docker("image", "inspect", image)]
+    if missing:
+        return f"missing Docker image(s) {', '.join(missing)} (run `make lambda-images`, which says why it made none)"
+    emulated = any(image.endswith("-arm64") for image in images)
+    if emulated and not (ARM64_EMULATION.is_file() and ARM64_EMULATION.read_text().startswith("enabled")):
+        return "this host does not run arm64 programs: qemu-aarch64 is not registered (run `make lambda-images`)"
+    return None
 
 
 def _is_dockerd(pid: int) -> bool:

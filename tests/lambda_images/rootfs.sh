@@ -1,16 +1,17 @@
 #!/bin/bash
-# A Debian trixie root filesystem with Python 3.13 (the default Lambda runtime) and make, debootstrapped into $1.
+# A minimal Debian root filesystem as a tarball: ./rootfs.sh SUITE ARCH OUT.tar PACKAGE...
+# (e.g. trixie arm64 .cache/x.tar python3.13 python3-pip ca-certificates make). mmdebstrap unpacks with the host's
+# tools and runs only the packages' own setup inside, under qemu for arm64; QEMU_CPU comes from the caller.
 set -euo pipefail
-mkdir -p "$(dirname "$1")"
-out=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")  # debootstrap changes directory: use an absolute path
+suite=$1 arch=$2 out=$3; shift 3
 # The machine's own Debian mirror, as apt knows it (either sources format); never a hard-coded host.
 mirror() { apt-get indextargets --format '$(LABEL) $(REPO_URI)' 'Created-By: Packages' | awk '$1 == "Debian" {print $2; exit}'; }
 url=$(mirror)
 [ -n "$url" ] || { apt-get update -qq; url=$(mirror); }
-rm -rf "$out.tmp"
-# debootstrap's hundreds of progress lines go to a log, shown only when it fails.
-debootstrap --variant=minbase --include=python3.13,python3-pip,ca-certificates,make trixie "$out.tmp" "$url" \
-  >"$out.log" 2>&1 || { tail -30 "$out.log" >&2; exit 1; }
-rm -rf "$out.tmp"/var/cache/apt/archives/*.deb "$out.tmp"/var/lib/apt/lists/*
-echo "trixie from $url on $(date -u +%FT%TZ)" >"$out.tmp/.done"   # also an input of the images' hash
-rm -rf "$out" && mv "$out.tmp" "$out"
+# mmdebstrap's progress goes to a log, shown only when it fails. The archive reached may be a dated copy whose
+# Release files' Valid-Until has passed (their signatures are still checked), as debootstrap never minded.
+log=$out.log
+mmdebstrap --mode=root --format=tar --variant=minbase --arch="$arch" --include="$(IFS=,; echo "$*")" \
+  --aptopt='Acquire::Check-Valid-Until "false"' \
+  "$suite" "$out.tmp" "$url" >"$log" 2>&1 || { tail -30 "$log" >&2; rm -f "$out.tmp"; exit 1; }
+mv "$out.tmp" "$out"
