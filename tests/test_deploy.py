@@ -1,7 +1,7 @@
 """`sam deploy --guided` end to end on MiniStack, the local AWS emulator: no AWS account, no Docker.
 
-For each API choice: generate, `sam build` (no Docker), `sam deploy --guided` with every prompt answered by
-a script (tests/ministack.py; n to "Confirm changes before deploy"), the answers saved in samconfig.toml, a
+For each API choice, and for the onnx model format behind a Function URL: generate, `sam build` (no Docker),
+`sam deploy --guided` with every prompt answered by a script (tests/ministack.py; n to "Confirm changes before deploy"), the answers saved in samconfig.toml, a
 plain `sam deploy` with no terminal that asks nothing, the tutorial request through the deployed stack gives
 the local prediction, a bad request gets a 4xx with its reason, the generated project's own tests/deployed
 pass against the stack, and `sam delete --no-prompts` removes it. On rest only, where every redeploy has a
@@ -43,6 +43,8 @@ PYTHON = "3.13"  # the default runtime: MiniStack runs functions with its own Py
 REGION = "us-east-1"
 OVER_HTTP = {"rest": True, "function-url": True, "http": False}  # False: through the Lambda API (see above)
 API_EVENTS = {"http": "http-api", "rest": "rest-api", "function-url": "function-url"}
+# Each stack deployed: (api, model_format). The onnx one runs every test that takes any stack.
+DEPLOYMENTS = {api: (api, "joblib") for api in OVER_HTTP} | {"onnx-function-url": ("function-url", "onnx")}
 TUTORIAL_REQUEST = {"Property Type": "S", "Old/New": "Y", "Duration": "L"}
 BAD_REQUEST = {"Property Type": "S", "Old/New": "Y"}  # Duration missing
 # Answers to the guided parameter questions, where not the default. MiniStack throttles a REST API as API Gateway
@@ -126,18 +128,19 @@ class Stack:
         return payload["statusCode"], json.loads(payload["body"])
 
 
-@pytest.fixture(scope="module", params=list(OVER_HTTP))
+@pytest.fixture(scope="module", params=list(DEPLOYMENTS))
 def stack(request, ministack, timings, tmp_path_factory) -> Stack:
-    """One API choice generated, built without Docker, and deployed to MiniStack with `sam deploy --guided`;
-    deleted with `sam delete --no-prompts` after its tests."""
-    api = request.param
-    project = generate(tmp_path_factory.mktemp(f"deploy-{api}"), api=api)
+    """One API choice (and model format) generated, built without Docker, and deployed to MiniStack with
+    `sam deploy --guided`; deleted with `sam delete --no-prompts` after its tests."""
+    api, model_format = DEPLOYMENTS[request.param]
+    project = generate(tmp_path_factory.mktemp(f"deploy-{request.param}"), api=api, model_format=model_format)
     started = time.monotonic()
     sam_build(project, PYTHON)
     build_seconds = time.monotonic() - started
     # The handler's answer is the last line (its JSON log lines come before it, on stdout as on Lambda).
     local = run([runtime_python(PYTHON), "scripts/invoke_built.py", "events/direct.json"], cwd=project)
-    deployed = Stack(api=api, project=project, name=f"deploy-test-{api}", env=ministack.env(sam_env(PYTHON)),
+    deployed = Stack(api=api, project=project, name=f"deploy-test-{request.param}",
+                     env=ministack.env(sam_env(PYTHON)),
                      local_prediction=json.loads(local.stdout.splitlines()[-1])["prediction"])
     deployed.timings["build"] = build_seconds
     deployed.guided = guided_deploy(project, deployed.name, deployed.env, region=REGION,
@@ -152,7 +155,7 @@ def stack(request, ministack, timings, tmp_path_factory) -> Stack:
     started = time.monotonic()
     deleted = deployed.sam("delete", "--no-prompts")
     deployed.timings["delete"] = time.monotonic() - started
-    timings.lines.append(f"{api} (proven {'over HTTP' if OVER_HTTP[api] else 'through the Lambda API'}): " +
+    timings.lines.append(f"{request.param} (proven {'over HTTP' if OVER_HTTP[api] else 'through the Lambda API'}): " +
                          ", ".join(f"{step} {seconds:.2f} s" for step, seconds in deployed.timings.items()))
     assert deleted.returncode == 0, f"sam delete failed:\n{deleted.stdout}\n{deleted.stderr}"
     gone = deployed.sam("list", "stack-outputs", "--stack-name", deployed.name)
