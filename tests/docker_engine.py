@@ -37,7 +37,21 @@ def docker_ready(images: tuple[str, ...] = IMAGES) -> str | None:
     emulated = any(image.endswith("-arm64") for image in images)
     if emulated and not (ARM64_EMULATION.is_file() and ARM64_EMULATION.read_text().startswith("enabled")):
         return "this host does not run arm64 programs: qemu-aarch64 is not registered (run `make lambda-images`)"
+    if emulated and _dockerd_has_userland_proxy():
+        return ("the dockerd that `make lambda-images` started has its userland proxy, with which `sam local` gives up "
+                "before an emulated container listens (restart it: make -C tests/lambda_images stop && make lambda-images)")
     return None
+
+
+def _dockerd_has_userland_proxy() -> bool:
+    """True when the dockerd of the pid file (host.sh's) runs without --userland-proxy=false; False otherwise,
+    including for a daemon host.sh did not start."""
+    try:
+        pid = int(PID_FILE.read_text())
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return False
+    return _is_dockerd(pid) and b"--userland-proxy=false" not in arguments
 
 
 def _is_dockerd(pid: int) -> bool:

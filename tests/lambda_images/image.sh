@@ -51,7 +51,7 @@ build() {  # build CONTEXT TAG...: docker build for $platform; its output goes t
   local context=$1 old tag_args=(); old=$(docker image inspect -f '{{.Id}}' "$2" 2>/dev/null || true)
   for tag in "${@:2}"; do tag_args+=(-t "$tag"); done
   # The classic builder, as SAM uses it: BuildKit is not in every Docker engine this runs on.
-  DOCKER_BUILDKIT=0 docker build --platform $platform "${tag_args[@]}" "$context" >"$context.log" 2>&1 ||
+  DOCKER_BUILDKIT=0 docker build --force-rm --platform $platform "${tag_args[@]}" "$context" >"$context.log" 2>&1 ||
     { tail -30 "$context.log" >&2; exit 1; }
   # Drop the image these tags named before (it fails, harmlessly, while other images are built on it).
   [ -z "$old" ] || [ "$old" = "$(docker image inspect -f '{{.Id}}' "$2")" ] || docker rmi "$old" >/dev/null 2>&1 || true

@@ -1,0 +1,173 @@
+"""Every python_runtime x architecture the template offers, run under `sam local` on the images that
+`make lambda-images` builds (tests/lambda_images; arm64 under qemu's user-mode emulation).
+
+For each pair: the default project generated with that runtime and architecture, built with
+`sam build --use-container`, then `sam local invoke` of a good event and of a bad one. Both answers must equal the
+python3.13 x86_64 project's, taken from the Docker-free harness (scripts/invoke_built.py) on a plain `sam build`.
+python3.13 on x86_64 itself is tests/test_docker.py's (every event, start-api). python3.12 on arm64 has no images
+(no faithful Python 3.12 for arm64 installs here: tests/lambda_images/image.sh), so it is rendered and built
+(tests/test_render.py, tests/test_build.py) but not run. The module prints the time of each step at its end.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import BIN, generate, run, runtime_python, sam_env
+from docker_engine import docker_ready, lambda_images
+from test_docker import harness, sam_local_invoke, status_of, timed
+
+pytestmark = pytest.mark.docker
+
+# (Python version, architecture): every pair the template offers but python3.13 x86_64 (tests/test_docker.py) and
+# python3.12 arm64 (no images).
+PAIRS = [("3.12", "x86_64"), ("3.14", "x86_64"), ("3.13", "arm64"), ("3.14", "arm64")]
+EVENTS = ("events/direct.json", "events/direct-bad-category.json")
+ELF_MACHINE = {"x86_64": 62, "arm64": 183}  # ELF e_machine: EM_X86_64, EM_AARCH64
+MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}  # platform.machine() inside the runtime image
+LAYERS = ("PandasLayer", "SklearnLayer", "ModelLayer")
+EMULATED_TIMEOUT = 600  # seconds: the function's timeout for `sam local invoke` under emulation (samconfig.toml)
+
+
+@pytest.fixture(scope="module")
+def timings(pytestconfig):
+    """Seconds per step, printed when the module ends (also when a test failed): the README's table cites them."""
+    steps: dict[str, float] = {}
+    yield steps
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    if reporter and capture:
+        with capture.global_and_fixture_disabled():  # shown in CI's log even when every test passed
+            reporter.write_line("")
+            reporter.write_line("tests/test_runtimes.py, time per step:")
+            for step, seconds in steps.items():
+                reporter.write_line(f"  {seconds:7.1f} s  {step}")
+
+
+@pytest.fixture(scope="module")
+def reference_answers(built_default_project, timings) -> dict[str, object]:
+    """The python3.13 x86_64 project's answers: the Docker-free harness on the session's plain `sam build`."""
+    with timed(timings, "python3.13 x86_64 reference: Docker-free harness, 2 events"):
+        return {event: harness(built_default_project, event) for event in EVENTS}
+
+
+@pytest.fixture(scope="module", params=PAIRS, ids=[f"python{v}-{arch}" for v, arch in PAIRS])
+def pair_build(request, tmp_path_factory, timings) -> tuple[str, str, Path]:
+    """The default project of one pair, built with `sam build --use-container`; (version, architecture, project).
+    A pair whose images are missing skips, saying why; with REQUIRE_DOCKER=1 (CI) that is a failure instead."""
+    version, architecture = request.param
+    reason = docker_ready(lambda_images(version, architecture))
+    if reason and os.environ.get("REQUIRE_DOCKER") == "1":
+        pytest.fail(f"REQUIRE_DOCKER=1 but {reason}", pytrace=False)
+    if reason:
+        pytest.skip(f"python{version} {architecture}: {reason}")
+    pair = f"python{version} {architecture}"
+    with timed(timings, f"{pair}: generate"):
+        project = generate(tmp_path_factory.mktemp(f"runtime-{version}-{architecture}"),
+                           python_runtime=f"python{version}", architecture=architecture)
+    with timed(timings, f"{pair}: sam build --use-container --skip-pull-image"):
+        run([BIN / "sam", "build", "--use-container", "--skip-pull-image"], cwd=project, env=sam_env(version),
+            timeout=3600)
+    if architecture == "arm64":  # emulated: a cold start takes many times its 20 s timeout on Lambda's CPU
+        config = project / "samconfig.toml"
+        section = "[default.local_invoke.parameters]\n"
+        assert section in config.read_text(), f"{config} has no {section}"
+        config.write_text(config.read_text().replace(
+            section, f'{section}parameter_overrides = "Timeout={EMULATED_TIMEOUT}"\n'))
+    return version, architecture, project
+
+
+def shared_objects(project: Path) -> list[Path]:
+    build = project / ".aws-sam" / "build"
+    return [p for p in build.rglob("*.so*") if p.is_file() and p.read_bytes()[:4] == b"\x7fELF"]
+
+
+def test_container_build_ships_the_pairs_shared_objects_and_pyc(pair_build):
+    """Every shared object in the layers and the function is for the pair's architecture; every .pyc was compiled by
+    the build image's Python, the runtime's version."""
+    version, architecture, project = pair_build
+    objects = shared_objects(project)
+    assert any("numpy" in str(p) for p in objects), "numpy's shared objects are missing"
+    wrong = [p for p in objects if int.from_bytes(p.read_bytes()[18:20], "little") != ELF_MACHINE[architecture]]
+    assert not wrong, f"{len(wrong)} shared objects are not {architecture}, e.g. {wrong[:3]}"
+    build_image = lambda_images(version, architecture)[1]
+    magic = run(["docker", "run", "--rm", "--network", "none", build_image, "python3", "-c",
+                 "import importlib.util; print(importlib.util.MAGIC_NUMBER.hex())"], cwd=project, timeout=300)
+    for layer in LAYERS:
+        pycs = list((project / ".aws-sam" / "build" / layer / "python").rglob("*.pyc"))
+        assert pycs, f"{layer} has no .pyc"
+        wrong = [p for p in pycs if p.read_bytes()[:4].hex() != magic.stdout.strip()]
+        assert not wrong, f"{layer}: {len(wrong)} .pyc not made by Python {version}, e.g. {wrong[:3]}"
+
+
+def test_runtime_image_runs_the_layers_numpy_on_the_pairs_machine(pair_build, timings):
+    """The runtime image (what `sam local` starts) runs the pair's machine code: on arm64, numpy from the built layer
+    imports and computes under emulation."""
+    version, architecture, project = pair_build
+    probe = ("import platform, sys; sys.path[:0] = ['/build/PandasLayer/python']; import numpy; "
+             "print(platform.machine(), '%d.%d' % sys.version_info[:2], numpy.linalg.solve([[2, 1], [1, 3]], [3, 5]))")
+    with timed(timings, f"python{version} {architecture}: runtime image imports numpy from the layer"):
+        result = run(["docker", "run", "--rm", "--network", "none", "-v",
+                      f"{project / '.aws-sam' / 'build'}:/build:ro", "--entrypoint", "python3",
+                      lambda_images(version, architecture)[0], "-c", probe], cwd=project, timeout=300)
+    assert result.stdout.split() == [MACHINE[architecture], version, "[0.8", "1.4]"], result.stdout
+
+
+def test_sam_local_invoke_answers_as_the_python313_x86_64_project(pair_build, reference_answers, timings):
+    """The same prediction for the tutorial request, the same 4xx error for a category the model never saw."""
+    version, architecture, project = pair_build
+    answers = {}
+    for event in EVENTS:
+        with timed(timings, f"python{version} {architecture}: sam local invoke -e {event}"):
+            answers[event] = sam_local_invoke(project, event)
+    good, bad = EVENTS
+    assert isinstance(answers[good].get("prediction"), float) and answers[good]["prediction"] > 0, answers[good]
+    assert 400 <= (status_of(answers[bad]) or 0) < 500, answers[bad]
+    assert answers == reference_answers, json.dumps({"this pair": answers, "python3.13 x86_64": reference_answers},
+                                                    indent=1)
+
+
+def test_python312_arm64_is_built_without_docker(tmp_path, timings):
+    """python3.12 on arm64 has no images, so it is built but not run: `sam build` with this machine's python3.12
+    compiling the .pyc, and every shared object aarch64."""
+    python = runtime_python("3.12")
+    with timed(timings, "python3.12 arm64: generate + sam build (no Docker)"):
+        project = generate(tmp_path, python_runtime="python3.12", architecture="arm64")
+        run([BIN / "sam", "build"], cwd=project, env=sam_env("3.12"), timeout=1800)
+    objects = shared_objects(project)
+    assert objects and all(int.from_bytes(p.read_bytes()[18:20], "little") == ELF_MACHINE["arm64"] for p in objects)
+    magic = run([python, "-c", "import importlib.util; print(importlib.util.MAGIC_NUMBER.hex())"], cwd=project)
+    pycs = list((project / ".aws-sam" / "build" / "SklearnLayer" / "python").rglob("*.pyc"))
+    assert pycs and all(p.read_bytes()[:4].hex() == magic.stdout.strip() for p in pycs)
+
+
+# --- `make build` without the runtime's Python --------------------------------------------------------------------
+
+def path_without_python(version: str) -> str:
+    """sam_env's PATH less every folder whose pythonX.Y runs (a pyenv shim of an unselected Python does not)."""
+    folders = sam_env()["PATH"].split(os.pathsep)
+    return os.pathsep.join(f for f in folders if not (Path(f, f"python{version}").is_file() and "shims" not in f))
+
+
+@pytest.mark.parametrize(("version", "python_on_path", "docker_answers", "chosen"), [
+    ("3.14", False, True, "sam build --use-container"),
+    ("3.14", False, False, "sam build"),
+    ("3.13", True, True, "sam build"),
+], ids=["no-python-docker", "no-python-no-docker", "python-here"])
+def test_make_build_chooses_the_container_build_when_the_runtimes_python_is_missing(
+        version, python_on_path, docker_answers, chosen, tmp_path):
+    """The generated project's `make build` (make -n: the command it would run, chosen for real)."""
+    reason = docker_ready(())
+    if reason and os.environ.get("REQUIRE_DOCKER") == "1":
+        pytest.fail(f"REQUIRE_DOCKER=1 but {reason}", pytrace=False)
+    if reason:
+        pytest.skip(reason)
+    project = generate(tmp_path, python_runtime=f"python{version}")
+    env = sam_env(version)
+    if not python_on_path:
+        env["PATH"] = path_without_python(version)
+    if not docker_answers:
+        env["DOCKER_HOST"] = f"unix://{tmp_path}/no-docker.sock"
+    result = run(["make", "-n", "build"], cwd=project, env=env)
+    assert result.stdout.splitlines()[0] == chosen, result.stdout
