@@ -2,11 +2,11 @@
 `make lambda-images` builds (tests/lambda_images; arm64 under qemu's user-mode emulation).
 
 For each pair: the default project generated with that runtime and architecture, built with
-`sam build --use-container`, then `sam local invoke` of a good event and of a bad one. Both answers must equal the
-python3.13 x86_64 project's, taken from the Docker-free harness (scripts/invoke_built.py) on a plain `sam build`.
-python3.13 on x86_64 itself is tests/test_docker.py's (every event, start-api). python3.12 on arm64 has no images
-(no faithful Python 3.12 for arm64 installs here: tests/lambda_images/image.sh), so it is rendered and built
-(tests/test_render.py, tests/test_build.py) but not run. The module prints the time of each step at its end.
+`sam build --use-container`, then `sam local invoke` of a good event and (natively) of a bad one. The answers must
+equal the python3.13 x86_64 project's, taken from the Docker-free harness (scripts/invoke_built.py) on a plain
+`sam build`. python3.13 on x86_64 itself is tests/test_docker.py's (every event, start-api). python3.12 on arm64 has
+no images (no faithful Python 3.12 for arm64 installs here: tests/lambda_images/image.sh), so it is rendered and
+built without Docker (here) but not run. The module prints the time of each step at its end.
 """
 
 import json
@@ -115,17 +115,21 @@ def test_runtime_image_runs_the_layers_numpy_on_the_pairs_machine(pair_build, ti
 
 
 def test_sam_local_invoke_answers_as_the_python313_x86_64_project(pair_build, reference_answers, timings):
-    """The same prediction for the tutorial request, the same 4xx error for a category the model never saw."""
+    """The same prediction for the tutorial request and, natively, the same 4xx error for a category the model
+    never saw. Emulated pairs invoke the tutorial request only: each invoke costs about a minute under emulation,
+    and the checking that makes the 4xx is the same pure Python on every architecture."""
     version, architecture, project = pair_build
+    events = EVENTS if architecture == "x86_64" else EVENTS[:1]
     answers = {}
-    for event in EVENTS:
+    for event in events:
         with timed(timings, f"python{version} {architecture}: sam local invoke -e {event}"):
             answers[event] = sam_local_invoke(project, event)
-    good, bad = EVENTS
-    assert isinstance(answers[good].get("prediction"), float) and answers[good]["prediction"] > 0, answers[good]
-    assert 400 <= (status_of(answers[bad]) or 0) < 500, answers[bad]
-    assert answers == reference_answers, json.dumps({"this pair": answers, "python3.13 x86_64": reference_answers},
-                                                    indent=1)
+    good = answers[EVENTS[0]]
+    assert isinstance(good.get("prediction"), float) and good["prediction"] > 0, good
+    if EVENTS[1] in answers:
+        assert 400 <= (status_of(answers[EVENTS[1]]) or 0) < 500, answers[EVENTS[1]]
+    expected = {event: reference_answers[event] for event in events}
+    assert answers == expected, json.dumps({"this pair": answers, "python3.13 x86_64": expected}, indent=1)
 
 
 def test_python312_arm64_is_built_without_docker(tmp_path, timings):
