@@ -23,6 +23,10 @@ pytestmark = pytest.mark.docker
 # (Python version, architecture): every pair the template offers but python3.13 x86_64 (tests/test_docker.py) and
 # python3.12 arm64 (no images).
 PAIRS = [("3.12", "x86_64"), ("3.14", "x86_64"), ("3.13", "arm64"), ("3.14", "arm64")]
+# arm64 pairs are marked `emulated`: ~8-15 minutes each here, `-m "not emulated"` leaves them out.
+PAIR_PARAMS = [pytest.param((version, architecture), id=f"python{version}-{architecture}",
+                            marks=[pytest.mark.emulated] if architecture == "arm64" else [])
+               for version, architecture in PAIRS]
 EVENTS = ("events/direct.json", "events/direct-bad-category.json")
 ELF_MACHINE = {"x86_64": 62, "arm64": 183}  # ELF e_machine: EM_X86_64, EM_AARCH64
 MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}  # platform.machine() inside the runtime image
@@ -52,7 +56,7 @@ def reference_answers(built_default_project, timings) -> dict[str, object]:
         return {event: harness(built_default_project, event) for event in EVENTS}
 
 
-@pytest.fixture(scope="module", params=PAIRS, ids=[f"python{v}-{arch}" for v, arch in PAIRS])
+@pytest.fixture(scope="module", params=PAIR_PARAMS)
 def pair_build(request, tmp_path_factory, timings) -> tuple[str, str, Path]:
     """The default project of one pair, built with `sam build --use-container`; (version, architecture, project).
     A pair whose images are missing skips, saying why; with REQUIRE_DOCKER=1 (CI) that is a failure instead."""
