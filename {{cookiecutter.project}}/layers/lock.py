@@ -11,8 +11,9 @@ of each pinned version. The packages are then split across the locks so that non
 copies): each goes to the lock of the .in that names it, or else to the first lock, in the order of `locks()`, whose
 packages need it. So scipy, which scikit-learn needs, goes to the scikit-learn layer; numpy, which both layers need,
 to the pandas layer (whose .in names it); what only training or your tools need, to model/requirements.txt or
-requirements-dev.txt, which starts with a `-r` line for every other lock. Versions already locked stay unless a .in asks for another one; options after the script go to
-`uv pip compile`, e.g. `.venv/bin/python layers/lock.py --upgrade-package scipy`. Standard library and uv only.
+requirements-dev.txt, which starts with a `-r` line for every other lock. Versions already locked stay unless a .in
+asks for another one; options after the script go to `uv pip compile`, e.g.
+`.venv/bin/python layers/lock.py --upgrade-package scipy`. Standard library and uv only.
 """
 
 import re
