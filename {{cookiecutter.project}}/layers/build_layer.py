@@ -280,8 +280,12 @@ def model_needs_training(artifacts_dir: Path) -> bool:
         return True
     if meta.get("trained_by") != "model/train.py":
         return False
-    inputs = [*MODEL_DIR.glob("*.py"), *MODEL_DIR.glob("*.txt"), *(MODEL_DIR / "data").glob("*"),
-              *LAYERS_DIR.glob("*/requirements.txt")]
+    inputs = [
+        *MODEL_DIR.glob("*.py"),
+        *MODEL_DIR.glob("*.txt"),
+        *(MODEL_DIR / "data").glob("*"),
+        *LAYERS_DIR.glob("*/requirements.txt"),
+    ]
     built = min(meta_path.stat().st_mtime, model_path.stat().st_mtime)
     return any(path.stat().st_mtime > built for path in inputs)
 
@@ -327,8 +331,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--python-version", required=True, help="the Lambda runtime's Python, e.g. 3.13")
     parser.add_argument("--architecture", required=True, choices=sorted(WHEEL_ARCH))
-    parser.add_argument("target", help="a folder in layers/ with requirements.txt (pandas, sklearn, onnxruntime), "
-                        "model or function")
+    parser.add_argument(
+        "target", help="a folder in layers/ with requirements.txt (pandas, sklearn, onnxruntime), model or function"
+    )
     parser.add_argument("artifacts", type=Path, help="where sam build wants it (ARTIFACTS_DIR)")
     args = parser.parse_args(argv)
     name = "the function" if args.target == "function" else f"the {args.target} layer"

@@ -112,8 +112,12 @@ def _input_layouts(features: list[dict]) -> list[list[dict]]:
             categorical[feature["name"]] = "str" if kinds == {str} else "int64"
     layouts = []
     for number_dtype in ("float64", "float32"):
-        layouts.append([{"name": f["name"], "columns": [f["name"]], "dtype": categorical.get(f["name"], number_dtype)}
-                        for f in features])
+        layouts.append(
+            [
+                {"name": f["name"], "columns": [f["name"]], "dtype": categorical.get(f["name"], number_dtype)}
+                for f in features
+            ]
+        )
         if not categorical:
             layouts.append([{"name": "features", "columns": [f["name"] for f in features], "dtype": number_dtype}])
     return layouts
@@ -123,8 +127,12 @@ def _initial_types(inputs: list[dict]) -> list[tuple]:
     """skl2onnx's description of the inputs: (name, tensor type of shape [rows, columns])."""
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, Int64TensorType, StringTensorType
 
-    tensor_types = {"float64": DoubleTensorType, "float32": FloatTensorType, "int64": Int64TensorType,
-                    "str": StringTensorType}
+    tensor_types = {
+        "float64": DoubleTensorType,
+        "float32": FloatTensorType,
+        "int64": Int64TensorType,
+        "str": StringTensorType,
+    }
     return [(i["name"], tensor_types[i["dtype"]]([None, len(i["columns"])])) for i in inputs]
 
 
@@ -162,9 +170,15 @@ def _parity_rows(sample: pd.DataFrame, features: list[dict]) -> pd.DataFrame:
     names = [f["name"] for f in features]
 
     def accepted(record) -> bool:
-        return isinstance(record, dict) and sorted(record) == sorted(names) and all(
-            record[f["name"]] in f["categories"] if f["kind"] == "category" else type(record[f["name"]]) in (int, float)
-            for f in features
+        return (
+            isinstance(record, dict)
+            and sorted(record) == sorted(names)
+            and all(
+                record[f["name"]] in f["categories"]
+                if f["kind"] == "category"
+                else type(record[f["name"]]) in (int, float)
+                for f in features
+            )
         )
 
     records = []

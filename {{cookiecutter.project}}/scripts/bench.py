@@ -245,8 +245,11 @@ def peak_memory(python: str, paths: list[str]) -> dict:
 
 def memory_size_mb() -> int:
     """The function's default MemorySize in template.yaml."""
-    return int(re.search(r"^  MemorySize:\n(?:    .*\n)*?    Default: (\d+)", Path("template.yaml").read_text(),
-                         re.MULTILINE)[1])
+    return int(
+        re.search(r"^  MemorySize:\n(?:    .*\n)*?    Default: (\d+)", Path("template.yaml").read_text(), re.MULTILINE)[
+            1
+        ]
+    )
 
 
 def zipped_size(folder: Path, work: Path) -> int:
@@ -279,8 +282,11 @@ def targets(figures: dict) -> list[tuple[str, float, str, bool]]:
     target = TARGETS[figures["model_format"]]
     ratios = [
         ("function + layers / Lambda's limit", size["share_of_limit"], f"<= {target['share_of_limit']:.2f}"),
-        ("cold start / tutorial with .pyc", cold["ours"] / cold["tutorial_with_pyc"],
-         f"<= {target['cold_vs_tutorial_with_pyc']:.2f}"),
+        (
+            "cold start / tutorial with .pyc",
+            cold["ours"] / cold["tutorial_with_pyc"],
+            f"<= {target['cold_vs_tutorial_with_pyc']:.2f}",
+        ),
         ("cold start / tutorial without .pyc", cold["ours"] / cold["tutorial_without_pyc"], "<= 0.30"),
         ("warm one row: handler / bare predict", warm["handler_one_row_s"] / warm["predict_one_row_s"], "<= 1.20"),
         ("1000 rows/s: handler / bare predict", warm["predict_1000_rows_s"] / warm["handler_1000_rows_s"], ">= 0.90"),
@@ -290,12 +296,21 @@ def targets(figures: dict) -> list[tuple[str, float, str, bool]]:
     if "joblib_handler" in warm:  # onnx: against this same function serving the joblib model
         joblib = warm["joblib_handler"]
         ratios += [
-            ("warm one row: handler / joblib handler", warm["handler_one_row_s"] / joblib["handler_one_row_s"],
-             "<= 1.00"),
-            ("1000 rows/s: handler / joblib handler", joblib["handler_1000_rows_s"] / warm["handler_1000_rows_s"],
-             ">= 1.00"),
-            ("peak memory after the first answer (MB)", memory["ours"]["after_first_answer_mb"],
-             f"<= {target['peak_memory_mb']}"),
+            (
+                "warm one row: handler / joblib handler",
+                warm["handler_one_row_s"] / joblib["handler_one_row_s"],
+                "<= 1.00",
+            ),
+            (
+                "1000 rows/s: handler / joblib handler",
+                joblib["handler_1000_rows_s"] / warm["handler_1000_rows_s"],
+                ">= 1.00",
+            ),
+            (
+                "peak memory after the first answer (MB)",
+                memory["ours"]["after_first_answer_mb"],
+                f"<= {target['peak_memory_mb']}",
+            ),
         ]
     return [
         (name, value, bound, value <= float(bound[3:]) if bound.startswith("<=") else value >= float(bound[3:]))
@@ -305,8 +320,10 @@ def targets(figures: dict) -> list[tuple[str, float, str, bool]]:
 
 def print_report(figures: dict) -> None:
     mb = 1e6
-    print(f"\nBenchmark of {Path.cwd().name} (model_format {figures['model_format']}), {figures['date']}, "
-          f"Python {figures['python']}, {figures['machine']}")
+    print(
+        f"\nBenchmark of {Path.cwd().name} (model_format {figures['model_format']}), {figures['date']}, "
+        f"Python {figures['python']}, {figures['machine']}"
+    )
     print("\nSize (MB)            unzipped   zipped")
     for name, size in figures["size"]["unzipped_bytes"].items():
         print(f"  {name:<18} {size / mb:9.1f} {figures['size']['zipped_bytes'][name] / mb:8.1f}")
@@ -361,8 +378,10 @@ def main(argv=None) -> int:
         tutorial_model = (model_file, meta_file)  # what the tutorial's recipe loads: this model, if not onnx
         if model_format == "onnx":
             joblib_layer = joblib_model_layer(python, work, baselines[0])
-            tutorial_model = (joblib_layer / "trained_model" / "model.joblib",
-                              joblib_layer / "trained_model" / "model_meta.json")
+            tutorial_model = (
+                joblib_layer / "trained_model" / "model.joblib",
+                joblib_layer / "trained_model" / "model_meta.json",
+            )
             joblib_paths = [paths[0], str(joblib_layer), str(baselines[0])]  # this function, serving that model
             memory["joblib handler"] = peak_memory(python, joblib_paths)
         warm = warm_latency(python, [*paths, str(baselines[0])], *tutorial_model, args.calls)

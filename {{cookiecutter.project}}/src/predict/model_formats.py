@@ -71,12 +71,15 @@ class OnnxModel:
         except Exception as error:  # ONNX Runtime reports a model it cannot run with many exception types
             raise ModelRefused(f"{meta['model_file']}: ONNX Runtime cannot load it: {error}") from None
         # One input per column (or one matrix of numeric columns), as model/export.py converted the pipeline.
-        self.inputs = [(i["name"], i["columns"], object if i["dtype"] == "str" else i["dtype"])
-                       for i in meta["onnx_inputs"]]
+        self.inputs = [
+            (i["name"], i["columns"], object if i["dtype"] == "str" else i["dtype"]) for i in meta["onnx_inputs"]
+        ]
         self.probabilities = meta["task"] == "classification" and meta["probabilities"]
 
     def predict(self, records: list[dict]) -> tuple[np.ndarray, np.ndarray | None]:
-        feeds = {name: np.array([[r[c] for c in columns] for r in records], dtype=dtype)
-                 for name, columns, dtype in self.inputs}
+        feeds = {
+            name: np.array([[r[c] for c in columns] for r in records], dtype=dtype)
+            for name, columns, dtype in self.inputs
+        }
         outputs = self.session.run(None, feeds)
         return outputs[0].ravel(), outputs[1] if self.probabilities else None

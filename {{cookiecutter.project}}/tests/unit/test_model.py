@@ -60,9 +60,7 @@ def test_tampered_model_file_is_refused_at_init(layer_copy, meta, import_app):
     )
 
 
-def test_model_saved_with_another_library_version_is_refused_at_init_naming_both_versions(
-    layer_copy, meta, import_app
-):
+def test_model_saved_with_another_library_version_is_refused_at_init_naming_both_versions(layer_copy, meta, import_app):
     library = RUNTIME_LIBRARY[meta["format"]]
     rewrite_meta(layer_copy, lambda meta: meta["versions"].update({library: "1.0.2"}))
     assert refusal(import_app, layer_copy) == (
