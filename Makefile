@@ -16,9 +16,9 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(PYTHON) -m tools.demo
 
-# Everything, as CI runs it; then stop the Docker daemon that lambda-images started (if it started one).
+# Everything, as CI runs it (listing the 30 slowest steps, to keep CI in its budget); then stop the Docker daemon that lambda-images started (if it started one).
 test: setup lambda-images
-	REQUIRE_DOCKER=1 $(PYTHON) -m pytest -m "not emulated"; status=$$?; $(MAKE) -C tests/lambda_images stop; exit $$status
+	REQUIRE_DOCKER=1 $(PYTHON) -m pytest -m "not emulated" --durations=30; status=$$?; $(MAKE) -C tests/lambda_images stop; exit $$status
 
 # The arm64 pairs under qemu emulation (tests/test_runtimes.py): 8 to 15 minutes each here, so not in `make test`
 # (CI's 45-minute budget) until they have passed there.

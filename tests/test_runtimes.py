@@ -177,5 +177,6 @@ def test_make_build_chooses_the_container_build_when_the_runtimes_python_is_miss
         env["PATH"] = path_without_python(version)
     if not docker_answers:
         env["DOCKER_HOST"] = f"unix://{tmp_path}/no-docker.sock"
-    result = run(["make", "-n", "build"], cwd=project, env=env)
+    # --no-print-directory: under `make test` MAKELEVEL is set, and make would print "Entering directory" first.
+    result = run(["make", "--no-print-directory", "-n", "build"], cwd=project, env=env)
     assert result.stdout.splitlines()[0] == chosen, result.stdout
