@@ -1,6 +1,8 @@
 """Shared helpers of the template's tests: generate a project, find the runtime's Python, run sam."""
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +14,8 @@ from tools.runtime_python import python_bin_dir
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the dev venv: cookiecutter, sam, ruff
+DEFAULT_ANSWERS = {name: value[0] if isinstance(value, list) else value
+                   for name, value in json.loads((REPO / "cookiecutter.json").read_text()).items()}
 
 
 def runtime_python(version: str) -> Path:
@@ -50,19 +54,35 @@ def sam_build(project: Path, python_version: str = "3.13", *args: str) -> subpro
 
 
 @pytest.fixture(scope="session")
-def built_default_project(tmp_path_factory) -> Path:
-    """The default project, generated and built once (without Docker) for every test that needs it."""
-    project = generate(tmp_path_factory.mktemp("default"))
-    sam_build(project)
-    return project
+def built_project(tmp_path_factory):
+    """built_project(**answers): the project of these answers (the defaults for the rest), generated and built once
+    per session without Docker, shared by every test that asks for the same answers. A test that changes the project
+    (a deploy writes samconfig.toml) passes copy_to and gets its own copy of the built project there."""
+    built: dict[tuple, Path] = {}
+
+    def built_project(copy_to: Path | None = None, **answers: str) -> Path:
+        key = tuple(sorted((name, value) for name, value in answers.items() if value != DEFAULT_ANSWERS[name]))
+        if key not in built:
+            name = "-".join(value for _, value in key) or "default"
+            built[key] = generate(tmp_path_factory.mktemp(f"built-{name}"), **answers)
+            sam_build(built[key])
+        if copy_to is None:
+            return built[key]
+        return Path(shutil.copytree(built[key], copy_to / built[key].name, symlinks=True))
+
+    return built_project
 
 
 @pytest.fixture(scope="session")
-def built_onnx_project(tmp_path_factory) -> Path:
+def built_default_project(built_project) -> Path:
+    """The default project, generated and built once (without Docker) for every test that needs it."""
+    return built_project()
+
+
+@pytest.fixture(scope="session")
+def built_onnx_project(built_project) -> Path:
     """The default project with model_format onnx, generated and built once (without Docker)."""
-    project = generate(tmp_path_factory.mktemp("onnx"), model_format="onnx")
-    sam_build(project)
-    return project
+    return built_project(model_format="onnx")
 
 
 def pytest_addoption(parser):

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, generate, run, runtime_python, sam_build, sam_env
+from conftest import BIN, run, runtime_python, sam_env
 from ministack import DeployRun, MiniStack, UnknownPrompt, guided_deploy, local_url
 from test_fuzz import assert_fuzzed_every_operation, make_fuzz
 
@@ -129,20 +129,21 @@ class Stack:
 
 
 @pytest.fixture(scope="module", params=list(DEPLOYMENTS))
-def stack(request, ministack, timings, tmp_path_factory) -> Stack:
-    """One API choice (and model format) generated, built without Docker, and deployed to MiniStack with
-    `sam deploy --guided`; deleted with `sam delete --no-prompts` after its tests."""
+def stack(request, ministack, timings, tmp_path_factory, built_project) -> Stack:
+    """One API choice (and model format) generated, built without Docker (a copy of the session's build of the same
+    answers: a deploy writes samconfig.toml), and deployed to MiniStack with `sam deploy --guided`; deleted with
+    `sam delete --no-prompts` after its tests."""
     api, model_format = DEPLOYMENTS[request.param]
-    project = generate(tmp_path_factory.mktemp(f"deploy-{request.param}"), api=api, model_format=model_format)
     started = time.monotonic()
-    sam_build(project, PYTHON)
+    project = built_project(copy_to=tmp_path_factory.mktemp(f"deploy-{request.param}"), api=api,
+                            model_format=model_format)
     build_seconds = time.monotonic() - started
     # The handler's answer is the last line (its JSON log lines come before it, on stdout as on Lambda).
     local = run([runtime_python(PYTHON), "scripts/invoke_built.py", "events/direct.json"], cwd=project)
     deployed = Stack(api=api, project=project, name=f"deploy-test-{request.param}",
                      env=ministack.env(sam_env(PYTHON)),
                      local_prediction=json.loads(local.stdout.splitlines()[-1])["prediction"])
-    deployed.timings["build"] = build_seconds
+    deployed.timings["build (or copy of this session's build)"] = build_seconds
     deployed.guided = guided_deploy(project, deployed.name, deployed.env, region=REGION,
                                     parameters=STACK_PARAMETERS.get(api), confirm_changeset=False,
                                     sam=str(BIN / "sam"))

@@ -2,8 +2,9 @@
 `make lambda-images` builds (tests/lambda_images: no registry is reachable here, hence --skip-pull-image).
 
 One container build of the default project (api=http) serves every test but the REST API's start-api, which runs on a
-build made without Docker; the same tests then run on a container build of the default onnx project. Every `sam local invoke` answer is compared with the Docker-free harness
-(scripts/invoke_built.py) on the same build. The module prints the time of each step at its end.
+build made without Docker; the same tests then run on a container build of the default onnx project. Every
+`sam local invoke` answer is compared with the Docker-free harness (scripts/invoke_built.py) on the same build. The
+module prints the time of each step at its end.
 """
 
 import contextlib
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from conftest import BIN, generate, run, runtime_python, sam_build, sam_env
+from conftest import BIN, generate, run, runtime_python, sam_env
 from docker_engine import IMAGES, docker_ready
 from ministack import free_port
 
@@ -260,27 +261,11 @@ def test_sam_local_invoke_answers_bad_events_with_a_4xx_json_error(invoked):
             assert isinstance(json.loads(answer["body"]), dict), f"{event}: {answer}"
 
 
-# --- sam local start-api: http (the container build) and rest (a build without Docker) -----------------------------
+# --- sam local start-api: http on the container build (each model format), rest on a build without Docker ----------
 
-@pytest.fixture(scope="module")
-def rest_build(container_build, tmp_path_factory, timings) -> Path:
-    """The default project with api=rest, of the container build's model format, built without Docker."""
-    model_format = container_build.model_format
-    with timed(timings, f"generate + sam build without Docker (api=rest, {model_format})"):
-        project = generate(tmp_path_factory.mktemp(f"docker-rest-{model_format}"), api="rest",
-                           model_format=model_format)
-        sam_build(project)
-    return project
-
-
-@pytest.mark.parametrize("api", ["http", "rest"])
-def test_start_api_serves_predictions_errors_and_health_over_http(
-    api, container_build, request, timings, tmp_path
-):
-    project = container_build.project if api == "http" else request.getfixturevalue("rest_build")
+def assert_serves_predictions_errors_and_health(project: Path, timings: dict[str, float], step: str, log: Path):
     direct_answer = harness(project, "events/direct.json")
-    step = f"sam local start-api (api={api}, {container_build.model_format})"
-    with start_api(project, tmp_path / "start-api.log", timings, step) as url, timed(timings, f"{step}: 4 requests"):
+    with start_api(project, log, timings, step) as url, timed(timings, f"{step}: 4 requests"):
         status, content_type, body = http("POST", url + "/predict", json.dumps(TUTORIAL_REQUEST).encode())
         assert (status, content_type) == (200, "application/json"), body
         assert json.loads(body) == direct_answer, "the API's answer differs from the direct invoke's"
@@ -297,6 +282,20 @@ def test_start_api_serves_predictions_errors_and_health_over_http(
         status, content_type, body = http("GET", url + "/")
         assert (status, content_type) == (200, "application/json"), body
         assert isinstance(json.loads(body), dict) and "Property Type" in body, f"health lists no features: {body}"
+
+
+def test_start_api_serves_predictions_errors_and_health_over_http(container_build, timings, tmp_path):
+    step = f"sam local start-api (api=http, {container_build.model_format})"
+    assert_serves_predictions_errors_and_health(container_build.project, timings, step, tmp_path / "start-api.log")
+
+
+def test_start_api_serves_the_rest_api_too(built_project, timings, tmp_path):
+    """A REST API's events differ from an HTTP API's whatever the model format, so the default format's build
+    (without Docker, shared with tests/test_fuzz.py and tests/test_deploy.py) stands for both."""
+    with timed(timings, "generate + sam build without Docker (api=rest), or the session's"):
+        project = built_project(api="rest")
+    assert_serves_predictions_errors_and_health(project, timings, "sam local start-api (api=rest)",
+                                                tmp_path / "start-api.log")
 
 
 # --- the generated project's own `sam local invoke` test ------------------------------------------------------------

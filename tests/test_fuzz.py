@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import generate, sam_build, sam_env
+from conftest import sam_env
 from test_docker import docker_engine, start_api, timed, timings  # noqa: F401  (fixtures used by this module)
 
 pytestmark = pytest.mark.docker
@@ -61,17 +61,9 @@ def assert_fuzzed_every_operation(result: subprocess.CompletedProcess, base_url:
     assert "No issues found" in result.stdout, result.stdout[-5000:]
 
 
-@pytest.fixture(scope="module")
-def rest_build(tmp_path_factory, timings) -> Path:  # noqa: F811 (the fixture)
-    with timed(timings, "generate + sam build without Docker (api=rest)"):
-        project = generate(tmp_path_factory.mktemp("fuzz-rest"), api="rest")
-        sam_build(project)
-    return project
-
-
 @pytest.mark.parametrize("api", ["http", "rest"])
-def test_schemathesis_finds_nothing_against_sam_local_start_api(api, request, timings, tmp_path, project_venv):  # noqa: F811 (the fixture)
-    project = request.getfixturevalue("built_default_project" if api == "http" else "rest_build")
+def test_schemathesis_finds_nothing_against_sam_local_start_api(api, built_project, timings, tmp_path, project_venv):  # noqa: F811 (the fixture)
+    project = built_project(api=api)
     (tmp_path / "sam_local_hooks.py").write_text(SAM_LOCAL_HOOKS)
     step = f"make fuzz against sam local start-api (api={api})"
     with start_api(project, tmp_path / "start-api.log", timings, step) as url, timed(timings, f"{step}: the run"):
