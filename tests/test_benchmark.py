@@ -17,13 +17,15 @@ LAYERS = {"joblib": ["ModelLayer", "PandasLayer", "PredictFunction", "SklearnLay
 @pytest.mark.parametrize("model_format", ["joblib", "onnx"])
 def test_benchmark_measures_everything_against_the_tutorial_recipe(request, model_format, capsys):
     project = request.getfixturevalue("built_default_project" if model_format == "joblib" else "built_onnx_project")
-    result = subprocess.run([sys.executable, "scripts/bench.py", "--out", "bench.json"], cwd=project,
-                            env=sam_env(), capture_output=True, text=True, timeout=1800)
+    # Fewer fresh interpreters and warm calls than `make bench` (7 and 200): CI proves the script and its figures'
+    # sense; the README's figures come from `make bench`.
+    command = [sys.executable, "scripts/bench.py", "--runs", "3", "--calls", "50", "--out", "bench.json"]
+    result = subprocess.run(command, cwd=project, env=sam_env(), capture_output=True, text=True, timeout=1800)
     with capsys.disabled():
         print(result.stdout[result.stdout.find("Benchmark of"):], result.stderr[-3000:])
     assert result.returncode == 0
     figures = json.loads((project / "bench.json").read_text())
-    assert figures["model_format"] == model_format
+    assert figures["model_format"] == model_format and figures["runs"] == 3
     size = figures["size"]
     assert size["total_unzipped_bytes"] == sum(size["unzipped_bytes"].values())
     assert sorted(size["unzipped_bytes"]) == LAYERS[model_format]
