@@ -1,6 +1,7 @@
 # The template's own tasks. The README's two commands are `make demo` and `make test`.
 VENV := .venv
 PYTHON := $(VENV)/bin/python
+EMULATED_LOG := .cache/test-emulated.log
 
 .PHONY: setup demo test test-emulated lambda-images
 
@@ -16,12 +17,21 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(PYTHON) -m tools.demo
 
-# Everything, as CI runs it (listing the 30 slowest steps, to keep CI in its budget); then stop the Docker daemon that lambda-images started (if it started one).
+# Everything, as CI runs it. The arm64 pairs (tests/test_runtimes.py, `-m emulated`: about 10 minutes each of qemu
+# emulation, mostly on one core) run in a second pytest beside the rest, their log printed after it; the rest lists
+# its 30 slowest steps, to keep CI in its budget. Then stop the Docker daemon that lambda-images started, if it did.
 test: setup lambda-images
-	REQUIRE_DOCKER=1 $(PYTHON) -m pytest -m "not emulated" --durations=30; status=$$?; $(MAKE) -C tests/lambda_images stop; exit $$status
+	mkdir -p .cache
+	REQUIRE_DOCKER=1 $(PYTHON) -m pytest -m emulated -p no:cacheprovider > $(EMULATED_LOG) 2>&1 & emulated=$$!; \
+	trap 'kill $$emulated 2>/dev/null' EXIT; \
+	REQUIRE_DOCKER=1 $(PYTHON) -m pytest -m "not emulated" --durations=30; status=$$?; \
+	wait $$emulated; emulated_status=$$?; \
+	echo "===== the arm64 pairs, run beside the rest (pytest -m emulated, $(EMULATED_LOG)) ====="; \
+	cat $(EMULATED_LOG); \
+	$(MAKE) -C tests/lambda_images stop; \
+	exit $$(( status != 0 || emulated_status != 0 ))
 
-# The arm64 pairs under qemu emulation (tests/test_runtimes.py): 8 to 15 minutes each here, so not in `make test`
-# (CI's 45-minute budget) until they have passed there.
+# The arm64 pairs alone.
 test-emulated: setup lambda-images
 	REQUIRE_DOCKER=1 $(PYTHON) -m pytest -m emulated; status=$$?; $(MAKE) -C tests/lambda_images stop; exit $$status
 

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.docker
 # (Python version, architecture): every pair the template offers but python3.13 x86_64 (tests/test_docker.py) and
 # python3.12 arm64 (no images).
 PAIRS = [("3.12", "x86_64"), ("3.14", "x86_64"), ("3.13", "arm64"), ("3.14", "arm64")]
-# arm64 pairs are marked `emulated`: ~8-15 minutes each here, `-m "not emulated"` leaves them out.
+# arm64 pairs are marked `emulated` (6-11 minutes each here, mostly their build): `make test` runs them in a pytest of
+# their own beside the rest.
 PAIR_PARAMS = [pytest.param((version, architecture), id=f"python{version}-{architecture}",
                             marks=[pytest.mark.emulated] if architecture == "arm64" else [])
                for version, architecture in PAIRS]
