@@ -31,6 +31,7 @@ from openapi import document
 MAX_BATCH_ROWS = int(os.environ.get("MAX_BATCH_ROWS", "1000"))
 MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", "1000000"))
 INTERNAL_ERROR = "internal error: the log has the details under this request_id"
+SHOWN_CHARACTERS = 80  # of a bad value, in its error message
 OVERFLOW = "numbers this far out overflow the model's arithmetic: send numbers closer to those it was trained on"
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "predict"))
@@ -251,8 +252,12 @@ def names(values) -> str:
 
 
 def show(value) -> str:
-    """A request value as the message shows it: 'text' in quotes, anything else as JSON."""
-    return repr(value) if isinstance(value, str) else json.dumps(value)
+    """A request value as the message shows it: 'text' in quotes, anything else as JSON; cut at SHOWN_CHARACTERS,
+    since a bad value can be megabytes long (a direct invoke takes up to 6 MB) and the answer would echo it whole."""
+    text = repr(value) if isinstance(value, str) else json.dumps(value)
+    if len(text) <= SHOWN_CHARACTERS:
+        return text
+    return f"{text[:SHOWN_CHARACTERS]}... ({len(text):,} characters)"
 
 
 def plain(answers, single: bool) -> list:

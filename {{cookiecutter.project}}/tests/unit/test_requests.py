@@ -161,6 +161,12 @@ BAD_REQUESTS = [
         400,
         "feature 'Property Type' must be one of 'D', 'F', 'O', 'S', 'T', got [\"S\"]",
     ),
+    (
+        "huge unseen category",
+        {**TUTORIAL, "Property Type": "X" * 500_000},
+        400,
+        "got '" + "X" * 79 + "... (500,002 characters)",
+    ),
     ("empty list", [], 400, "empty batch: send at least one record"),
     ("empty instances", {"instances": []}, 400, "empty batch"),
     ("empty dataframe_split", {"dataframe_split": {"columns": list(TUTORIAL), "data": []}}, 400, "empty batch"),
