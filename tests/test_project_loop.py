@@ -21,7 +21,8 @@ from test_render import COMBINATIONS, FAST
 
 # Targets a data scientist remembers (issue 10), plus the ones that only some answers have.
 MAKE_TARGETS = {"help", "venv", "model", "build", "invoke", "test", "lint", "deploy", "bench"}
-API_TARGETS = {"http": {"api"}, "rest": {"api"}, "function-url": set(), "none": set()}
+API_TARGETS = {"http": {"api", "load", "fuzz"}, "rest": {"api", "load", "fuzz"}, "function-url": {"load", "fuzz"},
+               "none": set()}
 FULL_SHA = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
                 "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com"}
@@ -203,6 +204,8 @@ def test_make_help_lists_the_targets(project, options):
     assert targets >= MAKE_TARGETS | API_TARGETS[options["api"]], listed
     if options["api"] not in ("http", "rest"):
         assert "api" not in targets, "`make api` in a project without an API Gateway API"
+    if options["api"] == "none":
+        assert not targets & {"load", "fuzz"}, "`make load` or `make fuzz` in a project without a URL"
     for line in run_lines(project):
         if line.startswith("make "):
             assert line.split()[1] in targets, f"ci.yml runs `{line}`, which make help does not list"
