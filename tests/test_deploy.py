@@ -256,7 +256,7 @@ def test_generated_deployed_tests_pass_against_the_stack(stack, project_venv):
 def make_load(project: Path, url: str, venv: Path, env: dict[str, str], **load) -> subprocess.CompletedProcess:
     """`make load` as the README says, in a venv made already (-o: make does not remake it)."""
     variables = [f"{name}={value}" for name, value in load.items()]
-    return subprocess.run(["make", "load", f"URL={url}", f"VENV={venv}", *variables, "-o", f"{venv}/bin/python"],
+    return subprocess.run(["make", "load", f"URL={url}", f"VENV={venv}", *variables, "-o", f"{venv}/.installed"],
                           check=False, cwd=project, env=env, capture_output=True, text=True, timeout=900,
                           stdin=subprocess.DEVNULL)
 

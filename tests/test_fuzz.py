@@ -45,7 +45,7 @@ def filter_body(context, body):
 def make_fuzz(project: Path, venv: Path, url: str, timeout: int = 600, **env: str) -> subprocess.CompletedProcess:
     """`make fuzz URL=<url>` in the project, as its README says, with the given venv's schemathesis (-o: never
     remake that venv) and a reproducible, bounded run."""
-    command = ["make", "-o", f"{venv}/bin/python", "fuzz", f"VENV={venv}", f"URL={url}",
+    command = ["make", "-o", f"{venv}/.installed", "fuzz", f"VENV={venv}", f"URL={url}",
                f"FUZZ_EXAMPLES={FUZZ_EXAMPLES}", "FUZZ_OPTIONS=--generation-deterministic --no-color"]
     return subprocess.run(command, cwd=project, env={**sam_env(), **env}, capture_output=True, text=True,
                           timeout=timeout, check=False)
