@@ -1,8 +1,8 @@
 """Every python_runtime x architecture the template offers, run under `sam local` on the images that
 `make lambda-images` builds (tests/lambda_images; arm64 under qemu's user-mode emulation).
 
-For each pair: the default project generated with that runtime and architecture, built with
-`sam build --use-container`, then `sam local invoke` of a good event and (natively) of a bad one. The answers must
+For each pair: the default project generated with that runtime and architecture, given the python3.13 x86_64
+project's trained model (as `make model` leaves it), built with `sam build --use-container`, then `sam local invoke` of a good event and (natively) of a bad one. The answers must
 equal the python3.13 x86_64 project's, taken from the Docker-free harness (scripts/invoke_built.py) on a plain
 `sam build`. python3.13 on x86_64 itself is tests/test_docker.py's (every event, start-api). python3.12 on arm64 has
 no images (no faithful Python 3.12 for arm64 installs here: tests/lambda_images/image.sh), so it is rendered and
@@ -11,6 +11,7 @@ built without Docker (here) but not run. The module prints the time of each step
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,8 @@ pytestmark = pytest.mark.docker
 # (Python version, architecture): every pair the template offers but python3.13 x86_64 (tests/test_docker.py) and
 # python3.12 arm64 (no images).
 PAIRS = [("3.12", "x86_64"), ("3.14", "x86_64"), ("3.13", "arm64"), ("3.14", "arm64")]
-# arm64 pairs are marked `emulated` (6-11 minutes each here, mostly their build): `make test` runs them in a pytest of
-# their own beside the rest.
+# arm64 pairs are marked `emulated` (minutes each here, mostly their build): `make test` runs python3.13's in a pytest
+# of its own beside the rest, `make test-emulated` both.
 PAIR_PARAMS = [pytest.param((version, architecture), id=f"python{version}-{architecture}",
                             marks=[pytest.mark.emulated] if architecture == "arm64" else [])
                for version, architecture in PAIRS]
@@ -57,9 +58,20 @@ def reference_answers(built_default_project, timings) -> dict[str, object]:
         return {event: harness(built_default_project, event) for event in EVENTS}
 
 
+def generate_with_model(directory: Path, trained: Path, **answers: str) -> Path:
+    """generate(), then the trained project's model/artifacts copied in. shutil.copy, not copy2: newer than the
+    model's inputs, so the build keeps the model rather than train it again."""
+    project = generate(directory, **answers)
+    shutil.copytree(trained / "model" / "artifacts", project / "model" / "artifacts", copy_function=shutil.copy)
+    return project
+
+
 @pytest.fixture(scope="module", params=PAIR_PARAMS)
-def pair_build(request, tmp_path_factory, timings) -> tuple[str, str, Path]:
+def pair_build(request, tmp_path_factory, timings, built_default_project) -> tuple[str, str, Path]:
     """The default project of one pair, built with `sam build --use-container`; (version, architecture, project).
+    Its model is the python3.13 x86_64 project's, as `make model` leaves it in model/artifacts: a model is data, the
+    same on every pair, so the answers differ only if the runtime does (training inside the build container is
+    tests/test_docker.py's, and under emulation it would cost minutes).
     A pair whose images are missing skips, saying why; with REQUIRE_DOCKER=1 (CI) that is a failure instead."""
     version, architecture = request.param
     reason = docker_ready(lambda_images(version, architecture))
@@ -69,11 +81,13 @@ def pair_build(request, tmp_path_factory, timings) -> tuple[str, str, Path]:
         pytest.skip(f"python{version} {architecture}: {reason}")
     pair = f"python{version} {architecture}"
     with timed(timings, f"{pair}: generate"):
-        project = generate(tmp_path_factory.mktemp(f"runtime-{version}-{architecture}"),
-                           python_runtime=f"python{version}", architecture=architecture)
+        project = generate_with_model(tmp_path_factory.mktemp(f"runtime-{version}-{architecture}"),
+                                      built_default_project, python_runtime=f"python{version}",
+                                      architecture=architecture)
     with timed(timings, f"{pair}: sam build --use-container --skip-pull-image"):
-        run([BIN / "sam", "build", "--use-container", "--skip-pull-image"], cwd=project, env=sam_env(version),
-            timeout=3600)
+        built = run([BIN / "sam", "build", "--use-container", "--skip-pull-image"], cwd=project,
+                    env=sam_env(version), timeout=3600)
+    assert "training the model" not in built.stdout + built.stderr, "the build trained the model again"
     if architecture == "arm64":  # emulated: a cold start takes many times its 20 s timeout on Lambda's CPU
         config = project / "samconfig.toml"
         section = "[default.local_invoke.parameters]\n"
@@ -137,13 +151,15 @@ def test_sam_local_invoke_answers_as_the_python313_x86_64_project(pair_build, re
     assert answers == expected, json.dumps({"this pair": answers, "python3.13 x86_64": expected}, indent=1)
 
 
-def test_python312_arm64_is_built_without_docker(tmp_path, timings):
+def test_python312_arm64_is_built_without_docker(tmp_path, timings, built_default_project):
     """python3.12 on arm64 has no images, so it is built but not run: `sam build` with this machine's python3.12
-    compiling the .pyc, and every shared object aarch64."""
+    compiling the .pyc, and every shared object aarch64 (the model, as for the other pairs, is the default one's)."""
     python = runtime_python("3.12")
     with timed(timings, "python3.12 arm64: generate + sam build (no Docker)"):
-        project = generate(tmp_path, python_runtime="python3.12", architecture="arm64")
-        run([BIN / "sam", "build"], cwd=project, env=sam_env("3.12"), timeout=1800)
+        project = generate_with_model(tmp_path, built_default_project, python_runtime="python3.12",
+                                      architecture="arm64")
+        built = run([BIN / "sam", "build"], cwd=project, env=sam_env("3.12"), timeout=1800)
+    assert "training the model" not in built.stdout + built.stderr, "the build trained the model again"
     objects = shared_objects(project)
     assert objects and all(int.from_bytes(p.read_bytes()[18:20], "little") == ELF_MACHINE["arm64"] for p in objects)
     magic = run([python, "-c", "import importlib.util; print(importlib.util.MAGIC_NUMBER.hex())"], cwd=project)
