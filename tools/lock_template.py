@@ -53,7 +53,7 @@ def uv_venv(venv: Path) -> Path:
 
 def make_lock(project: Path, venv: Path) -> subprocess.CompletedProcess:
     """`make lock` with venv as .venv, taken as up to date (-o: make leaves it as it is)."""
-    return subprocess.run(["make", "lock", f"VENV={venv}", "-o", f"{venv}/bin/python"], check=False,
+    return subprocess.run(["make", "lock", f"VENV={venv}", "-o", f"{venv}/.installed"], check=False,
                           cwd=project, capture_output=True, text=True, timeout=600)
 
 
