@@ -2,11 +2,12 @@
 `make lambda-images` builds (tests/lambda_images; arm64 under qemu's user-mode emulation).
 
 For each pair: the default project generated with that runtime and architecture, given the python3.13 x86_64
-project's trained model (as `make model` leaves it), built with `sam build --use-container`, then
-`sam local invoke` of a good event and (natively) of a bad one. The answers must equal the python3.13 x86_64
-project's, taken from the Docker-free harness (scripts/invoke_built.py) on a plain `sam build`. python3.13 on x86_64 itself is tests/test_docker.py's (every event, start-api). python3.12 on arm64 has
-no images (no faithful Python 3.12 for arm64 installs here: tests/lambda_images/image.sh), so it is rendered and
-built without Docker (here) but not run. The module prints the time of each step at its end.
+project's trained model (as `make model` leaves it), built with `sam build --use-container`, then `sam local
+invoke` of a good event and (natively) of a bad one. The answers must equal the python3.13 x86_64 project's, taken
+from the Docker-free harness (scripts/invoke_built.py) on a plain `sam build`. python3.13 on x86_64 itself is
+tests/test_docker.py's (every event, start-api). python3.12 on arm64 has no images (no faithful Python 3.12 for
+arm64 installs here: tests/lambda_images/image.sh), so it is rendered and built without Docker (here) but not run.
+The module prints the time of each step at its end.
 """
 
 import json
